@@ -1,0 +1,401 @@
+//! Dovecot's dotlock, hard-link flavour, as the `file` dict driver takes it
+//! (SPEC §5.4; `file-dotlock.c: dotlock_create`, `try_create_lock_hardlink`, `check_lock`).
+//!
+//! The lock is the file `<path>.lock`. It is created by writing a temp file
+//! `.temp.<host>.<pid>.<random>` in the same directory and `link()`ing it to the lock name,
+//! which fails with `EEXIST` while someone else holds it. The holder writes the new contents
+//! into the lock file and `rename()`s it over `<path>`, which also releases the lock.
+//!
+//! A held lock is stale when neither it nor the protected file changed for `stale_timeout`
+//! (Dovecot: 60 s); it is then removed and the lock retried. Dovecot's own dict lock carries no
+//! PID (`file_dotlock_open` passes `write_pid = FALSE`), so the PID check of `check_lock` never
+//! applies to it and is not reproduced here.
+
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{AttributesError, Options, io_error};
+
+/// A dotlock we hold. Dropping it without [`DotLock::replace`] removes the lock file, but only
+/// while it is still ours (same inode), so a lock another process took over is left alone.
+pub(super) struct DotLock<'a> {
+    lock_path: &'a Path,
+    file: File,
+    dev: u64,
+    ino: u64,
+    armed: bool,
+}
+
+impl<'a> DotLock<'a> {
+    /// Takes the dotlock `lock_path` protecting `path`, waiting up to `options.lock_timeout` and
+    /// breaking a stale lock (`dotlock_create`).
+    pub(super) fn acquire(
+        path: &Path,
+        lock_path: &'a Path,
+        options: &Options,
+    ) -> Result<Self, AttributesError> {
+        let started = Instant::now();
+        let deadline = started.checked_add(options.lock_timeout);
+        let (temp, file) = TempName::create(parent_dir(lock_path))?;
+        let mut watch = StaleWatch::new();
+        let mut wait = WAIT_INITIAL;
+        loop {
+            // Like Dovecot's utime() on its temp file: a lock we link after a long wait must not
+            // look old to the next waiter. Failure only costs that, so it is not fatal.
+            let _ = file.set_modified(SystemTime::now());
+            match fs::hard_link(&temp.path, lock_path) {
+                Ok(()) => {
+                    let meta = file
+                        .metadata()
+                        .map_err(|e| io_error("inspecting lock file", lock_path, e))?;
+                    drop(temp);
+                    return Ok(Self {
+                        lock_path,
+                        file,
+                        dev: meta.dev(),
+                        ino: meta.ino(),
+                        armed: true,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_error("creating lock file", lock_path, e)),
+            }
+
+            let state = watch.check(path, lock_path, options.stale_timeout)?;
+            let left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        return Err(AttributesError::LockTimeout {
+                            lock_path: lock_path.to_path_buf(),
+                            waited: started.elapsed(),
+                        });
+                    }
+                },
+                None => Duration::MAX,
+            };
+            match state {
+                LockState::Gone => {}
+                LockState::Stale(ident) => {
+                    remove_if_same(lock_path, ident)?;
+                    // Dovecot sleeps 0.1–0.2 s after overriding, so that a second process that
+                    // also found the lock stale does not remove the lock we are about to take.
+                    let pause = jitter(STALE_PAUSE, STALE_PAUSE)
+                        .min(options.stale_timeout)
+                        .min(left);
+                    thread::sleep(pause);
+                }
+                LockState::Held { changed } => {
+                    if changed {
+                        wait = WAIT_INITIAL;
+                    }
+                    thread::sleep(jitter(wait, wait).min(left));
+                    wait = wait.saturating_mul(3).checked_div(2).unwrap_or(WAIT_MAX);
+                    wait = wait.min(WAIT_MAX);
+                }
+            }
+        }
+    }
+
+    /// The open lock file, for writing the new contents into.
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The lock file's path.
+    pub(super) fn lock_path(&self) -> &Path {
+        self.lock_path
+    }
+
+    /// Removes the lock without touching the protected file.
+    pub(super) fn release(mut self) -> Result<(), AttributesError> {
+        self.armed = false;
+        if !self.is_ours() {
+            return Ok(());
+        }
+        match fs::remove_file(self.lock_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("removing lock file", self.lock_path, e)),
+        }
+    }
+
+    /// Renames the lock file over `path`, which publishes its contents and releases the lock
+    /// (`file_dotlock_replace`). Refuses, writing nothing, when another process took the lock
+    /// over in the meantime.
+    pub(super) fn replace(mut self, path: &Path) -> Result<(), AttributesError> {
+        if !self.is_ours() {
+            self.armed = false;
+            return Err(AttributesError::LockLost {
+                lock_path: self.lock_path.to_path_buf(),
+            });
+        }
+        fs::rename(self.lock_path, path).map_err(|e| io_error("renaming lock file", path, e))?;
+        self.armed = false;
+        Ok(())
+    }
+
+    /// Whether `lock_path` is still the file we linked (`file_dotlock_is_locked`).
+    fn is_ours(&self) -> bool {
+        fs::symlink_metadata(self.lock_path)
+            .is_ok_and(|meta| meta.dev() == self.dev && meta.ino() == self.ino)
+    }
+}
+
+impl Drop for DotLock<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.is_ours() {
+            let _ = fs::remove_file(self.lock_path);
+        }
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(super) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// What [`StaleWatch::check`] found at the lock path.
+enum LockState {
+    /// The lock disappeared: retry at once.
+    Gone,
+    /// Someone holds it; `changed` when it is a different lock or was modified since last seen.
+    Held { changed: bool },
+    /// Held, but nothing changed for the stale timeout: remove this lock and retry.
+    Stale(Ident),
+}
+
+/// The identity and times of a file, to notice change (`struct file_change_info`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ident {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: SystemTime,
+    ctime: SystemTime,
+}
+
+impl Ident {
+    fn of(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: unix_time(meta.mtime(), meta.mtime_nsec()),
+            ctime: unix_time(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Tracks when the lock or the protected file last changed (`struct lock_info`, `check_lock`).
+struct StaleWatch {
+    lock: Option<Ident>,
+    file: Option<Ident>,
+    last_change: SystemTime,
+}
+
+impl StaleWatch {
+    fn new() -> Self {
+        Self {
+            lock: None,
+            file: None,
+            last_change: UNIX_EPOCH,
+        }
+    }
+
+    fn check(
+        &mut self,
+        path: &Path,
+        lock_path: &Path,
+        stale_timeout: Duration,
+    ) -> Result<LockState, AttributesError> {
+        let meta = match fs::symlink_metadata(lock_path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Gone),
+            Err(e) => return Err(io_error("inspecting lock file", lock_path, e)),
+        };
+        let now = SystemTime::now();
+        let ident = Ident::of(&meta);
+        let changed = observe(&mut self.lock, ident, now, &mut self.last_change);
+        if !expired(now, self.last_change, stale_timeout) {
+            return Ok(LockState::Held { changed });
+        }
+        // Possibly stale; a writer may still be busy with the protected file itself.
+        match fs::metadata(path) {
+            Ok(meta) => {
+                observe(&mut self.file, Ident::of(&meta), now, &mut self.last_change);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("inspecting", path, e)),
+        }
+        if expired(now, self.last_change, stale_timeout) {
+            Ok(LockState::Stale(ident))
+        } else {
+            Ok(LockState::Held { changed })
+        }
+    }
+}
+
+/// Records a sighting of a file; returns whether it changed (`update_change_info`). On the first
+/// sighting the change time is the file's own (mtime if later than ctime and not in the future,
+/// else ctime); after that it is the moment a change was noticed.
+fn observe(
+    prev: &mut Option<Ident>,
+    ident: Ident,
+    now: SystemTime,
+    last_change: &mut SystemTime,
+) -> bool {
+    if prev.as_ref() == Some(&ident) {
+        return false;
+    }
+    let change_time = if prev.is_none() {
+        if ident.mtime <= now && ident.mtime > ident.ctime {
+            ident.mtime
+        } else {
+            ident.ctime
+        }
+    } else {
+        now
+    };
+    if *last_change < change_time {
+        *last_change = change_time;
+    }
+    *prev = Some(ident);
+    true
+}
+
+fn expired(now: SystemTime, last_change: SystemTime, stale_timeout: Duration) -> bool {
+    last_change
+        .checked_add(stale_timeout)
+        .is_some_and(|limit| now > limit)
+}
+
+/// Removes a stale lock, unless it was replaced since we judged it (`dotlock_override`).
+fn remove_if_same(lock_path: &Path, ident: Ident) -> Result<(), AttributesError> {
+    match fs::symlink_metadata(lock_path) {
+        Ok(meta) if meta.dev() == ident.dev && meta.ino() == ident.ino => {}
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("inspecting lock file", lock_path, e)),
+    }
+    match fs::remove_file(lock_path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("removing stale lock file", lock_path, e)),
+    }
+}
+
+/// The name of our temp file, removed when dropped.
+struct TempName {
+    path: PathBuf,
+}
+
+impl TempName {
+    /// Creates `<dir>/.temp.<host>.<pid>.<random>` (mode 0600, exclusive).
+    fn create(dir: &Path) -> Result<(Self, File), AttributesError> {
+        let mut last_error = None;
+        for _ in 0..TEMP_ATTEMPTS {
+            let name = format!(
+                ".temp.{}.{}.{:016x}",
+                hostname(),
+                std::process::id(),
+                random_u64()
+            );
+            let path = dir.join(name);
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => return Ok((Self { path }, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
+                Err(e) => return Err(io_error("creating lock temp file", &path, e)),
+            }
+        }
+        let error = last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
+        Err(io_error("creating lock temp file in", dir, error))
+    }
+}
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// This host's name for temp file names (Dovecot: `my_hostname`), limited to characters that are
+/// safe in a file name.
+fn hostname() -> &'static str {
+    static HOSTNAME: OnceLock<String> = OnceLock::new();
+    HOSTNAME.get_or_init(|| {
+        let raw = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let name: String = raw
+            .trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if name.is_empty() {
+            "localhost".to_owned()
+        } else {
+            name
+        }
+    })
+}
+
+/// Non-cryptographic randomness from std's per-process random hash keys: enough for unique temp
+/// names (creation is exclusive anyway) and for wait jitter.
+fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.finish()
+}
+
+/// `base` plus a random part of up to `spread`.
+fn jitter(base: Duration, spread: Duration) -> Duration {
+    let spread_nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
+    let extra = random_u64().checked_rem(spread_nanos).unwrap_or(0);
+    base.saturating_add(Duration::from_nanos(extra))
+}
+
+/// A time from `stat` seconds and nanoseconds; times before 1970 count as 1970.
+fn unix_time(secs: i64, nanos: i64) -> SystemTime {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    let nanos = u32::try_from(nanos).unwrap_or(0);
+    UNIX_EPOCH
+        .checked_add(Duration::new(secs, 0))
+        .and_then(|t| t.checked_add(Duration::from_nanos(u64::from(nanos))))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// First wait between attempts while the lock is held. Dovecot waits 0.1–0.2 s but is woken by
+/// inotify when the lock goes away; without inotify we poll sooner.
+const WAIT_INITIAL: Duration = Duration::from_millis(10);
+/// Longest wait between attempts (Dovecot: 3 s, again with inotify).
+const WAIT_MAX: Duration = Duration::from_millis(500);
+/// Pause after breaking a stale lock (Dovecot: `LOCK_RANDOM_USLEEP_TIME`, 0.1–0.2 s).
+const STALE_PAUSE: Duration = Duration::from_millis(100);
+/// How many temp names to try before giving up.
+const TEMP_ATTEMPTS: usize = 16;
