@@ -11,3 +11,6 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod attributes;
+pub mod keystore;
+
+pub use keystore::{KeyEntry, KeyStore, Keys, KeysError, Owner, UnlockedUser};

@@ -9,4 +9,6 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod folder;
+pub mod mutf7;
 pub mod uidlist;
