@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of tresor: formatting and lints, the Rust unit and integration tests, the
+# cross-check against the independent Python model of the format, and the interop run against
+# a real Dovecot 2.3 (../shared/peer/dovecot). Needs what .ci/run installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all --check
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test"
+cargo test --workspace
+step "fuzz targets build"
+if [ -f fuzz/Cargo.toml ]; then
+  cargo check --manifest-path fuzz/Cargo.toml --bins
+fi
+step "Python reference model cross-check"
+cargo build -p tresor
+python3 tests/oracle/reference-check.py target/debug/tresor
+step "Dovecot 2.3 peer interop"
+tests/interop/dovecot-peer.sh target/debug/tresor
