@@ -13,21 +13,17 @@
 //!   [`AttributeMap::encode`] writes what Dovecot can read.
 //! * [`AttributeFile`] does the IO: [`AttributeFile::load`] reads without locking (as Dovecot
 //!   does) and [`AttributeFile::update`] does a read-modify-write under Dovecot's own dotlock
-//!   (`<path>.lock`), so tresor and a running Dovecot can share the file.
+//!   (`<path>.lock`), so tresor and a running Dovecot can share the file. Both are thin wrappers
+//!   over the `dotlock` crate's [`LockedFile`], which `store` uses for `dovecot-uidlist` too.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::fmt;
-use std::fs::{self, File, Metadata, Permissions};
-use std::io::{self, Read, Write};
 use std::ops::Bound;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, fchown};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use dotlock::{DotLock, parent_dir};
-
-mod dotlock;
+use dotlock::LockedFile;
+pub use dotlock::{DotlockError, Options};
 
 /// Tab-escapes `s` for one line of the file (`strescape.c: str_append_tabescaped`).
 ///
@@ -252,38 +248,11 @@ impl<'a> Iterator for PrefixIter<'a> {
     }
 }
 
-/// Settings for [`AttributeFile`]. Start from [`Options::default`] and change fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Options {
-    /// How long [`AttributeFile::update`] waits for the lock before giving up. Default 120 s,
-    /// as Dovecot's `file` dict.
-    pub lock_timeout: Duration,
-    /// A lock is stale, and is removed, when neither it nor the protected file changed for this
-    /// long. Default 60 s, as Dovecot's `file` dict; must be the same for every process sharing
-    /// the file.
-    pub stale_timeout: Duration,
-    /// Permission bits of a newly created file. Default `0o600`, since the file holds keys
-    /// (Dovecot copies the parent directory's bits, `& 0o666`). An existing file keeps its own.
-    pub new_file_mode: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            lock_timeout: Duration::from_secs(120),
-            stale_timeout: Duration::from_secs(60),
-            new_file_mode: 0o600,
-        }
-    }
-}
-
-/// One user's `dovecot-attributes` file (`HOME/Maildir/dovecot-attributes`).
+/// One user's `dovecot-attributes` file (`HOME/Maildir/dovecot-attributes`), read and rewritten
+/// through [`LockedFile`].
 #[derive(Debug, Clone)]
 pub struct AttributeFile {
-    path: PathBuf,
-    lock_path: PathBuf,
-    options: Options,
+    file: LockedFile,
 }
 
 impl AttributeFile {
@@ -294,24 +263,19 @@ impl AttributeFile {
 
     /// The file at `path`, with `options`.
     pub fn with_options(path: impl Into<PathBuf>, options: Options) -> Self {
-        let path = path.into();
-        let mut lock_path = path.clone().into_os_string();
-        lock_path.push(LOCK_SUFFIX);
         Self {
-            path,
-            lock_path: PathBuf::from(lock_path),
-            options,
+            file: LockedFile::with_options(path, options),
         }
     }
 
     /// The attribute file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// The dotlock's path, `<path>.lock`.
     pub fn lock_path(&self) -> &Path {
-        &self.lock_path
+        self.file.lock_path()
     }
 
     /// Reads the current records without locking, as Dovecot reads. A missing file holds no
@@ -319,75 +283,42 @@ impl AttributeFile {
     ///
     /// # Errors
     ///
-    /// [`AttributesError::Io`] when the file exists but cannot be read.
+    /// [`DotlockError::Io`] when the file exists but cannot be read.
     pub fn load(&self) -> Result<AttributeMap, AttributesError> {
-        read_current(&self.path).map(|(map, _)| map)
+        let data = self.file.read()?;
+        Ok(data.map_or_else(AttributeMap::new, |data| AttributeMap::parse(&data)))
     }
 
-    /// Changes the records under Dovecot's dotlock: takes `<path>.lock`, reads the current file,
-    /// lets `change` edit the records, writes them into the lock file, fsyncs it, renames it over
-    /// the file (releasing the lock) and fsyncs the directory.
+    /// Changes the records under Dovecot's dotlock ([`LockedFile::update`]): takes
+    /// `<path>.lock`, reads the current file, lets `change` edit the records, and writes them
+    /// back by renaming the lock file over the file.
     ///
     /// When `change` returns an error, or leaves the records as they were, nothing is written and
-    /// the lock is removed. The lock is never left behind by this call, whatever happens.
-    ///
-    /// The rewritten file keeps the old file's permission bits and owner (the owner only when
-    /// this process may change it, i.e. as root; otherwise its group where allowed). A new file
-    /// gets [`Options::new_file_mode`] and, where allowed, the directory's owner, so a file
-    /// created by root in a mail user's Maildir stays readable by Dovecot.
+    /// the lock is removed. The lock is never left behind by this call, whatever happens. The
+    /// rewritten file keeps the old file's mode and owner; a new one gets
+    /// [`Options::new_file_mode`] (default `0o600`) and the directory's owner where allowed.
     ///
     /// # Errors
     ///
-    /// Whatever `change` returns, and, converted into `E`: [`AttributesError::LockTimeout`] when
-    /// the lock stays held, [`AttributesError::LockLost`] when another process broke our lock as
-    /// stale before we were done (nothing is written then), [`AttributesError::Io`] otherwise.
-    /// After an `Io` error on the final directory fsync the new contents are already in place.
+    /// Whatever `change` returns, and, converted into `E`, [`AttributesError::Lock`] with a
+    /// [`DotlockError`]: `LockTimeout` when the lock stays held, `LockLost` when another process
+    /// broke our lock as stale before we were done (nothing is written then), `Io` otherwise.
     pub fn update<T, E, F>(&self, change: F) -> Result<T, E>
     where
         F: FnOnce(&mut AttributeMap) -> Result<T, E>,
         E: From<AttributesError>,
     {
-        let lock = DotLock::acquire(&self.path, &self.lock_path, &self.options)?;
-        let (current, old_meta) = read_current(&self.path)?;
-        let mut map = current.clone();
-        let out = change(&mut map)?;
-        if map == current {
-            lock.release()?;
-            return Ok(out);
-        }
-        self.write_locked(&lock, &map.encode(), old_meta.as_ref())?;
-        lock.replace(&self.path)?;
-        let dir = parent_dir(&self.path);
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_error("syncing directory", dir, e))?;
-        Ok(out)
-    }
-
-    /// Gives the lock file the final owner and mode, then writes and fsyncs `data` into it.
-    fn write_locked(
-        &self,
-        lock: &DotLock<'_>,
-        data: &[u8],
-        old_meta: Option<&Metadata>,
-    ) -> Result<(), AttributesError> {
-        let lock_path = lock.lock_path();
-        let (uid, gid, mode) = match old_meta {
-            Some(meta) => (meta.uid(), meta.gid(), meta.mode() & 0o7777),
-            None => {
-                let dir = parent_dir(&self.path);
-                let meta = fs::metadata(dir).map_err(|e| io_error("inspecting", dir, e))?;
-                (meta.uid(), meta.gid(), self.options.new_file_mode & 0o7777)
-            }
-        };
-        let mut file = lock.file();
-        adopt_owner(file, uid, gid, lock_path)?;
-        file.set_permissions(Permissions::from_mode(mode))
-            .map_err(|e| io_error("setting permissions of", lock_path, e))?;
-        file.write_all(data)
-            .map_err(|e| io_error("writing", lock_path, e))?;
-        file.sync_all()
-            .map_err(|e| io_error("syncing", lock_path, e))
+        let result = self.file.update(|data| {
+            let current = data.map_or_else(AttributeMap::new, AttributeMap::parse);
+            let mut map = current.clone();
+            let out = change(&mut map).map_err(UpdateError::Change)?;
+            let new = (map != current).then(|| map.encode());
+            Ok((new, out))
+        });
+        result.map_err(|e| match e {
+            UpdateError::Change(e) => e,
+            UpdateError::Lock(e) => E::from(AttributesError::Lock(e)),
+        })
     }
 }
 
@@ -395,84 +326,22 @@ impl AttributeFile {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttributesError {
-    /// A file system operation failed. Check that the path exists, its ownership and permissions
-    /// (the mail user must be able to create files in the Maildir), and free disk space.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
-    /// Another process judged our lock stale and took it over before we had written; nothing was
-    /// written. Retry; if it recurs, the disk is too slow for the stale timeout, or processes
-    /// sharing the file use different stale timeouts.
-    #[error("lock {} was taken over by another process; nothing was written", lock_path.display())]
-    LockLost {
-        /// The lock file.
-        lock_path: PathBuf,
-    },
-    /// The lock stayed held for the whole lock timeout. If no Dovecot or tresor process is
-    /// updating this user's attributes right now, the lock is stale: remove the lock file.
-    #[error(
-        "timed out after {waited:?} waiting for lock {}; if no Dovecot or tresor process is \
-         updating attributes, the lock is stale and can be removed",
-        lock_path.display()
-    )]
-    LockTimeout {
-        /// The lock file.
-        lock_path: PathBuf,
-        /// How long we waited.
-        waited: Duration,
-    },
+    /// Reading the file, or locking and rewriting it, failed; each [`DotlockError`] variant says
+    /// what the admin can do.
+    #[error(transparent)]
+    Lock(#[from] DotlockError),
 }
 
-/// Builds [`AttributesError::Io`].
-fn io_error(action: &'static str, path: &Path, source: io::Error) -> AttributesError {
-    AttributesError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+/// The error inside [`AttributeFile::update`]: the lock's own, or the caller's from `change`,
+/// kept apart so that only the lock's needs converting into the caller's `E`.
+enum UpdateError<E> {
+    Change(E),
+    Lock(DotlockError),
 }
 
-/// Reads and parses the file, with its metadata; a missing file is an empty map.
-fn read_current(path: &Path) -> Result<(AttributeMap, Option<Metadata>), AttributesError> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((AttributeMap::new(), None)),
-        Err(e) => return Err(io_error("opening", path, e)),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| io_error("inspecting", path, e))?;
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)
-        .map_err(|e| io_error("reading", path, e))?;
-    Ok((AttributeMap::parse(&data), Some(meta)))
-}
-
-/// Gives `file` the owner `uid:gid` where this process may: fully as root, else only the group
-/// (allowed when we are a member of it), else leaves it as it is.
-fn adopt_owner(file: &File, uid: u32, gid: u32, path: &Path) -> Result<(), AttributesError> {
-    let meta = file
-        .metadata()
-        .map_err(|e| io_error("inspecting", path, e))?;
-    if meta.uid() == uid && meta.gid() == gid {
-        return Ok(());
-    }
-    match fchown(file, Some(uid), Some(gid)) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            if meta.gid() != gid {
-                let _ = fchown(file, None, Some(gid));
-            }
-            Ok(())
-        }
-        Err(e) => Err(io_error("changing owner of", path, e)),
+impl<E> From<DotlockError> for UpdateError<E> {
+    fn from(e: DotlockError) -> Self {
+        Self::Lock(e)
     }
 }
 
@@ -500,8 +369,6 @@ fn escape_code(byte: u8) -> Option<u8> {
 
 /// The tab-escape byte (`strescape.h`).
 const ESCAPE: u8 = 0x01;
-/// Dotlock suffix (`file-dotlock.c: DEFAULT_LOCK_SUFFIX`).
-const LOCK_SUFFIX: &str = ".lock";
 
 #[cfg(test)]
 mod tests;

@@ -86,7 +86,7 @@ pub enum KeysError {
         /// The attribute's key id.
         id: String,
         /// What is wrong with it.
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// A user key exists already; pass `force` to make a new active one (old keys are kept).
     #[error("the user already has key {0}; use --force to make a new active key")]
@@ -172,6 +172,49 @@ impl KeyStore {
             );
             map.set(format!("shared/{user}active"), id.to_string());
             Ok(id)
+        })
+    }
+
+    /// Re-wraps every user private key from password `old` to `new` in one locked update
+    /// (doveadm's `cryptokey password` without its trap: protection is never removed, and an
+    /// unprotected key gets the new password). Nothing is written unless every key unlocked.
+    /// Returns how many keys were re-wrapped.
+    pub fn rewrap_user_keys(&self, old: &[u8], new: &[u8]) -> Result<usize, KeysError> {
+        let prefix = format!("priv/{}privkeys/", user_prefix(&self.inbox));
+        self.file.update(|map| {
+            let mut changes = Vec::new();
+            for (k, v) in map.iter_prefix(&prefix) {
+                let id = String::from_utf8_lossy(k)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let s = std::str::from_utf8(v).map_err(|_| KeysError::Key {
+                    id: id.clone(),
+                    source: Box::new(KeyError::Malformed("not UTF-8")),
+                })?;
+                let parsed = PrivateKeyString::parse(s).map_err(|source| KeysError::Key {
+                    id,
+                    source: Box::new(source),
+                })?;
+                let key = match parsed.unlock_with_password(old) {
+                    Ok(k) => k,
+                    Err(KeyError::WrongPassword(_)) => return Err(KeysError::WrongPassword),
+                    Err(e) => return Err(key_err(&parsed.id(), e)),
+                };
+                let wrapped = key
+                    .to_key_string(WrapWith::Password(new))
+                    .map_err(|e| key_err(&key.id(), e))?;
+                changes.push((k.to_vec(), wrapped));
+            }
+            if changes.is_empty() {
+                return Err(KeysError::NoUserKey);
+            }
+            let n = changes.len();
+            for (k, v) in changes {
+                map.set(k, v.as_bytes());
+            }
+            Ok(n)
         })
     }
 
@@ -317,10 +360,12 @@ impl Keys {
                 .to_string();
             let s = std::str::from_utf8(v).map_err(|_| KeysError::Key {
                 id: id.clone(),
-                source: KeyError::Malformed("not UTF-8"),
+                source: Box::new(KeyError::Malformed("not UTF-8")),
             })?;
-            let parsed =
-                PrivateKeyString::parse(s).map_err(|source| KeysError::Key { id, source })?;
+            let parsed = PrivateKeyString::parse(s).map_err(|source| KeysError::Key {
+                id,
+                source: Box::new(source),
+            })?;
             let r = match password {
                 Some(pw) => parsed.unlock_with_password(pw),
                 None => parsed.unlock(),
@@ -394,7 +439,7 @@ impl Keys {
 fn key_err(id: &KeyId, source: KeyError) -> KeysError {
     KeysError::Key {
         id: id.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

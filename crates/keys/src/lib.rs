@@ -2,8 +2,8 @@
 //! (`../shared/spec/mail-crypt-format.md` §5.3–5.4), shared byte for byte with a Dovecot 2.3
 //! running on the same Maildir.
 //!
-//! So far this crate holds [`attributes`]: the file's record codec and its read-modify-write
-//! under Dovecot's own dotlock. It does file IO under the user's home and nothing else: no
+//! [`attributes`] holds the file's record codec and its read-modify-write under Dovecot's own
+//! dotlock (through the `dotlock` crate); [`keystore`] the keys in it. It does file IO under the user's home and nothing else: no
 //! cryptography (that is `mailcrypt`'s job) and no network.
 
 #![forbid(unsafe_code)]

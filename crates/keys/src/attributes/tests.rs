@@ -1,10 +1,8 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -33,22 +31,6 @@ fn vector_files() -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn fast_options() -> Options {
-    Options {
-        lock_timeout: Duration::from_secs(10),
-        ..Options::default()
-    }
-}
-
-/// Everything in `dir` except `keep`: leftover locks or temp files.
-fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !keep.contains(&name.as_str()))
-        .collect()
 }
 
 // ---- codec ----
@@ -229,19 +211,23 @@ fn vectors_parse_and_reencode_same_records() {
     }
 }
 
-// ---- file and lock ----
+// ---- file (locking itself is tested in the dotlock crate) ----
 
 #[test]
 fn load_missing_file_is_empty() {
     let dir = tempfile::tempdir().unwrap();
     let file = AttributeFile::new(dir.path().join("dovecot-attributes"));
     assert!(file.load().unwrap().is_empty());
+    assert_eq!(
+        file.lock_path(),
+        dir.path().join("dovecot-attributes.lock").as_path()
+    );
 }
 
 #[test]
-fn update_creates_file_0600_and_leaves_no_lock() {
+fn update_creates_file_0600_with_encoded_records() {
     let dir = tempfile::tempdir().unwrap();
-    let file = AttributeFile::with_options(dir.path().join("dovecot-attributes"), fast_options());
+    let file = AttributeFile::new(dir.path().join("dovecot-attributes"));
     file.update(|map| {
         map.set("shared/g/k", "v\tw");
         Ok::<_, AttributesError>(())
@@ -250,27 +236,19 @@ fn update_creates_file_0600_and_leaves_no_lock() {
     let meta = fs::metadata(file.path()).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
     assert_eq!(fs::read(file.path()).unwrap(), b"shared/g/k\nv\x01tw\n");
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
+    assert!(!file.lock_path().exists());
 }
 
 #[test]
-fn update_preserves_existing_mode_and_records() {
+fn update_keeps_existing_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dovecot-attributes");
     fs::write(&path, b"old\nvalue\n").unwrap();
-    fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
-    let before = fs::metadata(&path).unwrap();
-    let file = AttributeFile::with_options(&path, fast_options());
+    let file = AttributeFile::new(&path);
     let previous = file
         .update(|map| Ok::<_, AttributesError>(map.set("new", "")))
         .unwrap();
     assert_eq!(previous, None);
-    let after = fs::metadata(&path).unwrap();
-    assert_eq!(after.permissions().mode() & 0o7777, 0o640);
-    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
     let map = file.load().unwrap();
     assert_eq!(map.get("old"), Some(&b"value"[..]));
     assert_eq!(map.get("new"), Some(&b""[..]));
@@ -282,230 +260,50 @@ fn update_without_change_does_not_rewrite() {
     let path = dir.path().join("dovecot-attributes");
     // Not canonical (CRLF): a rewrite would be visible.
     fs::write(&path, b"k\r\nv\r\n").unwrap();
-    let file = AttributeFile::with_options(&path, fast_options());
+    let file = AttributeFile::new(&path);
     let value = file
         .update(|map| Ok::<_, AttributesError>(map.get("k").map(<[u8]>::to_vec)))
         .unwrap();
     assert_eq!(value, Some(b"v".to_vec()));
     assert_eq!(fs::read(&path).unwrap(), b"k\r\nv\r\n");
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
+    assert!(!file.lock_path().exists());
 }
 
 #[test]
-fn update_error_in_closure_writes_nothing_and_removes_lock() {
+fn update_passes_closure_errors_through_and_converts_lock_errors() {
     #[derive(Debug)]
     enum MyError {
-        Attributes,
+        Attributes(AttributesError),
         Refused,
     }
     impl From<AttributesError> for MyError {
-        fn from(_: AttributesError) -> Self {
-            Self::Attributes
+        fn from(e: AttributesError) -> Self {
+            Self::Attributes(e)
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dovecot-attributes");
     fs::write(&path, b"k\nv\n").unwrap();
-    let file = AttributeFile::with_options(&path, fast_options());
+    let mut options = Options::default();
+    options.lock_timeout = Duration::from_millis(50);
+    let file = AttributeFile::with_options(&path, options);
     let result: Result<(), MyError> = file.update(|map| {
         map.set("k", "changed");
         Err(MyError::Refused)
     });
-    assert!(matches!(result, Err(MyError::Refused)));
+    assert!(matches!(result, Err(MyError::Refused)), "{result:?}");
     assert_eq!(fs::read(&path).unwrap(), b"k\nv\n");
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
-}
+    assert!(!file.lock_path().exists());
 
-#[test]
-fn update_waits_for_held_lock_then_times_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dovecot-attributes");
-    let options = Options {
-        lock_timeout: Duration::from_millis(200),
-        ..Options::default()
-    };
-    let file = AttributeFile::with_options(&path, options);
     fs::write(file.lock_path(), b"").unwrap();
-    let started = Instant::now();
-    let result = file.update(|map| Ok::<_, AttributesError>(map.set("k", "v")));
-    let waited = started.elapsed();
-    match result {
-        Err(AttributesError::LockTimeout { lock_path, .. }) => {
-            assert_eq!(lock_path, file.lock_path());
-        }
-        other => panic!("expected LockTimeout, got {other:?}"),
-    }
-    assert!(waited >= Duration::from_millis(200), "{waited:?}");
-    assert!(waited < Duration::from_secs(3), "{waited:?}");
-    // The foreign lock is left alone; our temp file is gone; nothing was written.
-    assert!(file.lock_path().exists());
-    assert!(!path.exists());
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes.lock"]),
-        Vec::<String>::new()
-    );
-}
-
-#[test]
-fn timeout_message_points_at_stale_lock() {
-    let error = AttributesError::LockTimeout {
-        lock_path: PathBuf::from("/home/u/Maildir/dovecot-attributes.lock"),
-        waited: Duration::from_secs(120),
-    };
-    let message = error.to_string();
-    assert!(message.contains("/home/u/Maildir/dovecot-attributes.lock"));
-    assert!(message.contains("stale"));
-}
-
-#[test]
-fn stale_lock_is_broken() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dovecot-attributes");
-    fs::write(&path, b"old\nv\n").unwrap();
-    let options = Options {
-        lock_timeout: Duration::from_secs(5),
-        stale_timeout: Duration::from_millis(250),
-        ..Options::default()
-    };
-    let file = AttributeFile::with_options(&path, options);
-    // A lock left behind by a crashed writer, half-written.
-    fs::write(file.lock_path(), b"half a reco").unwrap();
-    let started = Instant::now();
-    file.update(|map| Ok::<_, AttributesError>(map.set("new", "1")))
-        .unwrap();
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(250), "{waited:?}");
-    assert!(waited < Duration::from_secs(3), "{waited:?}");
-    let map = file.load().unwrap();
-    assert_eq!(map.get("old"), Some(&b"v"[..]));
-    assert_eq!(map.get("new"), Some(&b"1"[..]));
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
-}
-
-#[test]
-fn waiter_gets_lock_after_holder_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dovecot-attributes");
-    let file = Arc::new(AttributeFile::with_options(&path, fast_options()));
-    let barrier = Arc::new(Barrier::new(2));
-    let holder = {
-        let file = Arc::clone(&file);
-        let barrier = Arc::clone(&barrier);
-        thread::spawn(move || {
-            file.update(|map| {
-                barrier.wait();
-                thread::sleep(Duration::from_millis(150));
-                Ok::<_, AttributesError>(map.set("holder", "1"))
-            })
-            .unwrap();
-        })
-    };
-    barrier.wait();
-    // The holder is inside its closure: the lock exists now.
-    assert!(file.lock_path().exists());
-    file.update(|map| {
-        // The holder's write is visible once we have the lock.
-        assert_eq!(map.get("holder"), Some(&b"1"[..]));
-        Ok::<_, AttributesError>(map.set("waiter", "2"))
-    })
-    .unwrap();
-    holder.join().unwrap();
-    let map = file.load().unwrap();
-    assert_eq!(map.len(), 2);
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
-}
-
-#[test]
-fn concurrent_updaters_lose_nothing() {
-    const THREADS: usize = 8;
-    const ROUNDS: usize = 5;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dovecot-attributes");
-    let barrier = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let path = path.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                let file = AttributeFile::with_options(&path, fast_options());
-                barrier.wait();
-                for r in 0..ROUNDS {
-                    file.update(|map| {
-                        Ok::<_, AttributesError>(map.set(format!("t{t}/r{r}"), format!("{t}.{r}")))
-                    })
-                    .unwrap();
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    let map = AttributeFile::new(&path).load().unwrap();
-    assert_eq!(map.len(), THREADS * ROUNDS);
-    for t in 0..THREADS {
-        for r in 0..ROUNDS {
-            assert_eq!(
-                map.get_str(format!("t{t}/r{r}")),
-                Some(format!("{t}.{r}").as_str())
-            );
-        }
-    }
-    assert_eq!(
-        leftovers(dir.path(), &["dovecot-attributes"]),
-        Vec::<String>::new()
-    );
-}
-
-#[test]
-fn lock_taken_over_midway_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dovecot-attributes");
-    fs::write(&path, b"k\nv\n").unwrap();
-    let file = AttributeFile::with_options(&path, fast_options());
-    let lock_path = file.lock_path().to_path_buf();
-    let result = file.update(|map| {
-        // Another process judges our lock stale and takes it over.
-        fs::remove_file(&lock_path).unwrap();
-        fs::write(&lock_path, b"theirs").unwrap();
-        Ok::<_, AttributesError>(map.set("k", "mine"))
-    });
+    let result: Result<(), MyError> = file.update(|_| Ok(()));
     assert!(
-        matches!(result, Err(AttributesError::LockLost { .. })),
-        "{result:?}"
-    );
-    assert_eq!(fs::read(&path).unwrap(), b"k\nv\n");
-    // Their lock is left alone.
-    assert_eq!(fs::read(&lock_path).unwrap(), b"theirs");
-    assert_eq!(
-        leftovers(
-            dir.path(),
-            &["dovecot-attributes", "dovecot-attributes.lock"]
+        matches!(
+            result,
+            Err(MyError::Attributes(AttributesError::Lock(
+                DotlockError::LockTimeout { .. }
+            )))
         ),
-        Vec::<String>::new()
-    );
-}
-
-#[test]
-fn update_in_missing_directory_fails_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("no-such-dir/dovecot-attributes");
-    let file = AttributeFile::with_options(&path, fast_options());
-    let result = file.update(|map| Ok::<_, AttributesError>(map.set("k", "v")));
-    assert!(
-        matches!(result, Err(AttributesError::Io { .. })),
         "{result:?}"
     );
 }

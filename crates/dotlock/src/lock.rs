@@ -1,5 +1,5 @@
-//! Dovecot's dotlock, hard-link flavour, as the `file` dict driver takes it
-//! (SPEC §5.4; `file-dotlock.c: dotlock_create`, `try_create_lock_hardlink`, `check_lock`).
+//! Taking and releasing Dovecot's dotlock, hard-link flavour (`file-dotlock.c: dotlock_create`,
+//! `try_create_lock_hardlink`, `check_lock`).
 //!
 //! The lock is the file `<path>.lock`. It is created by writing a temp file
 //! `.temp.<host>.<pid>.<random>` in the same directory and `link()`ing it to the lock name,
@@ -7,9 +7,12 @@
 //! into the lock file and `rename()`s it over `<path>`, which also releases the lock.
 //!
 //! A held lock is stale when neither it nor the protected file changed for `stale_timeout`
-//! (Dovecot: 60 s); it is then removed and the lock retried. Dovecot's own dict lock carries no
-//! PID (`file_dotlock_open` passes `write_pid = FALSE`), so the PID check of `check_lock` never
-//! applies to it and is not reproduced here.
+//! (Dovecot: 60 s for the `file` dict); it is then removed and the lock retried. Dovecot's locks
+//! taken for a rewrite carry no PID (`file_dotlock_open` passes `write_pid = FALSE`), so the PID
+//! check of `check_lock` never applies to them and is not reproduced here.
+//!
+//! Dovecot may create the lock with `O_EXCL` instead of `link()` (`dotlock_use_excl`); both fail
+//! while the lock exists, so the two ways exclude each other.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -21,11 +24,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{AttributesError, Options, io_error};
+use crate::{DotlockError, Options, io_error};
 
 /// A dotlock we hold. Dropping it without [`DotLock::replace`] removes the lock file, but only
 /// while it is still ours (same inode), so a lock another process took over is left alone.
-pub(super) struct DotLock<'a> {
+pub(crate) struct DotLock<'a> {
     lock_path: &'a Path,
     file: File,
     dev: u64,
@@ -36,11 +39,11 @@ pub(super) struct DotLock<'a> {
 impl<'a> DotLock<'a> {
     /// Takes the dotlock `lock_path` protecting `path`, waiting up to `options.lock_timeout` and
     /// breaking a stale lock (`dotlock_create`).
-    pub(super) fn acquire(
+    pub(crate) fn acquire(
         path: &Path,
         lock_path: &'a Path,
         options: &Options,
-    ) -> Result<Self, AttributesError> {
+    ) -> Result<Self, DotlockError> {
         let started = Instant::now();
         let deadline = started.checked_add(options.lock_timeout);
         let (temp, file) = TempName::create(parent_dir(lock_path))?;
@@ -73,7 +76,7 @@ impl<'a> DotLock<'a> {
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left,
                     _ => {
-                        return Err(AttributesError::LockTimeout {
+                        return Err(DotlockError::LockTimeout {
                             lock_path: lock_path.to_path_buf(),
                             waited: started.elapsed(),
                         });
@@ -105,17 +108,17 @@ impl<'a> DotLock<'a> {
     }
 
     /// The open lock file, for writing the new contents into.
-    pub(super) fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         &self.file
     }
 
     /// The lock file's path.
-    pub(super) fn lock_path(&self) -> &Path {
+    pub(crate) fn lock_path(&self) -> &Path {
         self.lock_path
     }
 
     /// Removes the lock without touching the protected file.
-    pub(super) fn release(mut self) -> Result<(), AttributesError> {
+    pub(crate) fn release(mut self) -> Result<(), DotlockError> {
         self.armed = false;
         if !self.is_ours() {
             return Ok(());
@@ -130,10 +133,10 @@ impl<'a> DotLock<'a> {
     /// Renames the lock file over `path`, which publishes its contents and releases the lock
     /// (`file_dotlock_replace`). Refuses, writing nothing, when another process took the lock
     /// over in the meantime.
-    pub(super) fn replace(mut self, path: &Path) -> Result<(), AttributesError> {
+    pub(crate) fn replace(mut self, path: &Path) -> Result<(), DotlockError> {
         if !self.is_ours() {
             self.armed = false;
-            return Err(AttributesError::LockLost {
+            return Err(DotlockError::LockLost {
                 lock_path: self.lock_path.to_path_buf(),
             });
         }
@@ -158,7 +161,7 @@ impl Drop for DotLock<'_> {
 }
 
 /// The directory holding `path` (`.` for a bare file name).
-pub(super) fn parent_dir(path: &Path) -> &Path {
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -218,7 +221,7 @@ impl StaleWatch {
         path: &Path,
         lock_path: &Path,
         stale_timeout: Duration,
-    ) -> Result<LockState, AttributesError> {
+    ) -> Result<LockState, DotlockError> {
         let meta = match fs::symlink_metadata(lock_path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Gone),
@@ -281,7 +284,7 @@ fn expired(now: SystemTime, last_change: SystemTime, stale_timeout: Duration) ->
 }
 
 /// Removes a stale lock, unless it was replaced since we judged it (`dotlock_override`).
-fn remove_if_same(lock_path: &Path, ident: Ident) -> Result<(), AttributesError> {
+fn remove_if_same(lock_path: &Path, ident: Ident) -> Result<(), DotlockError> {
     match fs::symlink_metadata(lock_path) {
         Ok(meta) if meta.dev() == ident.dev && meta.ino() == ident.ino => {}
         Ok(_) => return Ok(()),
@@ -302,7 +305,7 @@ struct TempName {
 
 impl TempName {
     /// Creates `<dir>/.temp.<host>.<pid>.<random>` (mode 0600, exclusive).
-    fn create(dir: &Path) -> Result<(Self, File), AttributesError> {
+    fn create(dir: &Path) -> Result<(Self, File), DotlockError> {
         let mut last_error = None;
         for _ in 0..TEMP_ATTEMPTS {
             let name = format!(
