@@ -2,6 +2,7 @@
 //! prefix): INBOX is `~/Maildir` itself, folder `A.B` is `~/Maildir/.A.B`, names in modified
 //! UTF-7. Mailbox names are checked so that no name can reach outside the Maildir.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::mutf7;
@@ -188,6 +189,7 @@ pub fn create(folder: &Folder, owner: Option<(u32, u32)>) -> Result<MailboxGuid,
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)
             .map_err(io(&tmp))?;
         f.write_all(format!("3 V{validity} N1 G{guid}\n").as_bytes())

@@ -9,6 +9,8 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod account;
 pub mod folder;
+pub mod maildir;
 pub mod mutf7;
 pub mod uidlist;

@@ -340,8 +340,16 @@ pub enum UidlistError {
 }
 
 impl UidlistError {
+    /// The error for a folder that has no `dovecot-uidlist` at all.
+    pub fn missing(folder_dir: &Path) -> Self {
+        Self::NoGuid {
+            path: folder_dir.join(UIDLIST_NAME),
+            reason: NoGuidReason::FileMissing,
+        }
+    }
+
     /// Adds the file path to errors that were found in its contents.
-    fn in_file(self, file: &Path) -> Self {
+    pub fn in_file(self, file: &Path) -> Self {
         match self {
             Self::Malformed { line, kind, .. } => Self::Malformed {
                 path: Some(file.to_path_buf()),

@@ -1,0 +1,220 @@
+//! One user's mail: their Maildir, whether it is encrypted, and the operations that need both
+//! the store and the keys — delivery (sealed to the folder key, made on first use without a
+//! password) and reading (verified before release).
+
+use std::path::{Path, PathBuf};
+
+use keys::{KeyStore, KeysError, UnlockedUser};
+use mailcrypt::{OpenError, SealedFile};
+use zeroize::Zeroizing;
+
+use crate::folder::{self, Folder, FolderError};
+use crate::maildir::{self, Content, DeliverError, DeliverOptions, Delivered};
+use crate::uidlist::{UidlistError, read_guid};
+
+/// A user's mail store.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Account {
+    /// `~/Maildir`.
+    pub maildir: PathBuf,
+    /// crypt=2: mail is sealed at rest. crypt=0: plaintext.
+    pub encrypted: bool,
+    /// Owner (uid, gid) for new files and directories.
+    pub owner: Option<(u32, u32)>,
+    /// Quota in bytes (0 or `None` = unlimited).
+    pub quota: Option<u64>,
+}
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// Folder name or layout problem.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    /// Delivery or lookup in the Maildir failed.
+    #[error(transparent)]
+    Deliver(#[from] DeliverError),
+    /// A key operation failed.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The uidlist (folder GUID) is missing or damaged.
+    #[error(transparent)]
+    Uidlist(#[from] UidlistError),
+    /// The message file did not open.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The mailbox does not exist.
+    #[error("mailbox {0} does not exist")]
+    NoMailbox(String),
+    /// An encrypted user has no key pair: delivery would have nothing to seal to.
+    #[error(
+        "the user is encrypted (crypt=2) but has no key pair; run `tresor key generate EMAIL` with the user's password"
+    )]
+    NoUserKey,
+    /// Reading the mail file failed.
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl Account {
+    /// An account whose home is `home` (mail in `home/Maildir`).
+    pub fn new(home: &Path, encrypted: bool) -> Self {
+        Self {
+            maildir: home.join("Maildir"),
+            encrypted,
+            owner: None,
+            quota: None,
+        }
+    }
+
+    /// Sets the owner of new files.
+    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Sets the quota in bytes.
+    pub fn with_quota(mut self, quota: Option<u64>) -> Self {
+        self.quota = quota;
+        self
+    }
+
+    /// Creates the Maildir (INBOX with its uidlist and GUID) if missing.
+    pub fn create(&self) -> Result<(), AccountError> {
+        let inbox = folder::folder(&self.maildir, "INBOX")?;
+        folder::create(&inbox, self.owner)?;
+        Ok(())
+    }
+
+    /// The key store (needs INBOX's GUID).
+    pub fn keystore(&self) -> Result<KeyStore, AccountError> {
+        let guid = read_guid(&self.maildir)?;
+        Ok(KeyStore::new(&self.maildir, &guid.to_string()))
+    }
+
+    /// A folder by name; it must exist.
+    pub fn folder(&self, name: &str) -> Result<Folder, AccountError> {
+        let f = folder::folder(&self.maildir, name)?;
+        if !f.dir.join("cur").is_dir() {
+            return Err(AccountError::NoMailbox(f.name));
+        }
+        Ok(f)
+    }
+
+    /// Every folder.
+    pub fn folders(&self) -> Result<Vec<Folder>, AccountError> {
+        Ok(folder::list(&self.maildir)?)
+    }
+
+    /// Delivers a message as received (CRLF or LF) into `mailbox`: stored with LF line ends,
+    /// sealed to the folder's active key for an encrypted account (the key is made from the
+    /// user's public key when the folder has none — no password needed).
+    pub fn deliver(&self, mailbox: &str, raw: &[u8]) -> Result<Delivered, AccountError> {
+        if mailbox.eq_ignore_ascii_case("INBOX") && !self.maildir.join("cur").is_dir() {
+            self.create()?;
+        }
+        let folder = self.folder(mailbox)?;
+        let stored = Zeroizing::new(maildir::to_stored(raw));
+        let options = DeliverOptions {
+            quota: self.quota,
+            owner: self.owner,
+        };
+        if !self.encrypted {
+            return Ok(maildir::deliver(
+                &folder,
+                &stored,
+                Content::Plain,
+                &options,
+            )?);
+        }
+        let ks = self.keystore()?;
+        let guid = read_guid(&folder.dir)?.to_string();
+        let key = match ks.ensure_folder_key(&guid) {
+            Err(KeysError::NoUserKey) => return Err(AccountError::NoUserKey),
+            other => other?,
+        };
+        self.chown(&ks.path());
+        Ok(maildir::deliver(
+            &folder,
+            &stored,
+            Content::SealedTo(&key),
+            &options,
+        )?)
+    }
+
+    /// The stored bytes of message `uid` in `mailbox` (what `doveadm fetch text` returns),
+    /// decrypted with the unlocked user keys when sealed. Verified before anything is returned.
+    pub fn fetch(
+        &self,
+        mailbox: &str,
+        uid: u32,
+        user: Option<&UnlockedUser>,
+    ) -> Result<Zeroizing<Vec<u8>>, AccountError> {
+        let folder = self.folder(mailbox)?;
+        let path = maildir::find_uid(&folder, uid)?;
+        self.read_file(&folder, &path, user)
+    }
+
+    /// Reads one mail file of `folder`, decrypting it when sealed.
+    pub fn read_file(
+        &self,
+        folder: &Folder,
+        path: &Path,
+        user: Option<&UnlockedUser>,
+    ) -> Result<Zeroizing<Vec<u8>>, AccountError> {
+        let data = Zeroizing::new(std::fs::read(path).map_err(|source| AccountError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?);
+        let maybe_sealed = !data.is_empty()
+            && (mailcrypt::is_sealed(&data) || mailcrypt::MAGIC.starts_with(&data));
+        if !maybe_sealed {
+            return Ok(data);
+        }
+        let sealed = SealedFile::parse(&data)?;
+        if let Some(size) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(maildir::size_from_name)
+            && (sealed.plaintext_len() as u64) < size
+        {
+            return Err(
+                OpenError::Truncated("message (shorter than the S= size in its name)").into(),
+            );
+        }
+        let keys = self.keystore()?.load()?;
+        let guid = read_guid(&folder.dir)?.to_string();
+        let recipients = sealed.recipients();
+        let Some(recipient) = recipients
+            .iter()
+            .find(|r| keys.has_folder_key(&guid, &r.id))
+        else {
+            let id = recipients
+                .first()
+                .map(|r| r.id)
+                .ok_or(OpenError::Malformed("recipients"))?;
+            return Err(KeysError::NoFolderKey {
+                id,
+                mailbox: folder.name.clone(),
+            }
+            .into());
+        };
+        let user = user.ok_or(KeysError::PasswordRequired)?;
+        let key = keys.folder_private_key(&guid, &recipient.id, user, &folder.name)?;
+        let plaintext = sealed.decrypt(&sealed.unwrap_key(&key)?)?;
+        Ok(plaintext.into_bytes())
+    }
+
+    fn chown(&self, path: &Path) {
+        if let Some((u, g)) = self.owner {
+            let _ = std::os::unix::fs::chown(path, Some(u), Some(g));
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Messages in a Maildir++ folder, written and found the way Dovecot 2.3 does: new files are
+//! named `<secs>.M<usec>P<pid>.<host>,S=<size>,W=<crlf size>`, made complete in `tmp/`,
+//! fsynced, renamed into `new/` under the `dovecot-uidlist.lock` dotlock and given the next UID
+//! in `dovecot-uidlist` before the lock is released — so a Dovecot syncing the same folder
+//! never sees a file without its UID, and a crash never leaves a partial file in `new/`.
+//!
+//! Message content is whatever the caller writes: plaintext for crypt=0 users, a sealed stream
+//! (a [`mailcrypt::Sealer`]) for crypt=2 users — so for encrypted users only ciphertext ever
+//! reaches `tmp/`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dotlock::{DotlockError, LockedFile};
+use mailcrypt::{PublicKey, Sealer};
+
+use crate::folder::Folder;
+use crate::uidlist::{Ext, Record, UIDLIST_NAME, Uidlist, UidlistError, basename};
+
+/// What to do with the message bytes on their way to disk.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum Content<'a> {
+    /// Store as given (crypt=0 users).
+    Plain,
+    /// Seal to this folder public key (crypt=2 users); only ciphertext is written.
+    SealedTo(&'a PublicKey),
+}
+
+/// Delivery settings.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct DeliverOptions {
+    /// The user's quota in bytes of stored message size; `None` or `Some(0)` is unlimited.
+    pub quota: Option<u64>,
+    /// Owner (uid, gid) to give new files; `None` keeps the process's.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// A message that is now durable in a folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivered {
+    /// Its UID in the folder.
+    pub uid: u32,
+    /// Where it is (`new/…`).
+    pub path: PathBuf,
+    /// Stored (plaintext, LF) size: the `S=` of the name.
+    pub size: u64,
+    /// Size with CRLF line ends: the `W=` of the name (IMAP's RFC822.SIZE).
+    pub vsize: u64,
+}
+
+/// Why a delivery or lookup failed. Nothing is left in `new/` when delivery fails.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliverError {
+    /// The user is over quota; they must delete mail or the admin must raise the quota.
+    #[error("over quota: {used} + {size} bytes would exceed the quota of {quota} bytes")]
+    OverQuota {
+        /// Bytes in use.
+        used: u64,
+        /// Size of this message.
+        size: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The folder does not exist (create it first).
+    #[error("mailbox {0} does not exist")]
+    NoMailbox(String),
+    /// A file system operation failed (permissions, full disk, …).
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The folder's uidlist is damaged or unsupported.
+    #[error(transparent)]
+    Uidlist(#[from] UidlistError),
+    /// The uidlist lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] DotlockError),
+    /// The folder's UID space is used up (Dovecot would need a new UIDVALIDITY).
+    #[error("mailbox {0} has used up its UID space")]
+    UidsExhausted(String),
+    /// No message with that UID.
+    #[error("mailbox {mailbox} has no message with UID {uid}")]
+    NoSuchUid {
+        /// The mailbox.
+        mailbox: String,
+        /// The UID asked for.
+        uid: u32,
+    },
+}
+
+/// Converts a message as received (CRLF line ends on the wire) to the stored form Dovecot
+/// uses: every CRLF becomes LF; a lone CR is kept.
+pub fn to_stored(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.iter().copied().peekable();
+    while let Some(b) = it.next() {
+        if b == b'\r' && it.peek() == Some(&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Delivers `stored` (already in stored form, see [`to_stored`]) into `folder`.
+pub fn deliver(
+    folder: &Folder,
+    stored: &[u8],
+    content: Content<'_>,
+    options: &DeliverOptions,
+) -> Result<Delivered, DeliverError> {
+    if !folder.dir.join("cur").is_dir() {
+        return Err(DeliverError::NoMailbox(folder.name.clone()));
+    }
+    let size = stored.len() as u64;
+    let vsize = size + stored.iter().filter(|b| **b == b'\n').count() as u64;
+    if let Some(quota) = options.quota.filter(|q| *q > 0) {
+        let maildir = maildir_of(folder);
+        let used = usage(&maildir)?;
+        if used + size > quota {
+            return Err(DeliverError::OverQuota { used, size, quota });
+        }
+    }
+    let (name, tmp_path, file) = create_tmp(&folder.dir, size, vsize)?;
+    let written = write_content(file, stored, content, options, &tmp_path);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(e);
+    }
+    let new_path = folder.dir.join("new").join(&name);
+    let result = publish(folder, &name, &tmp_path, &new_path);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp_path);
+    }
+    let uid = result?;
+    Ok(Delivered {
+        uid,
+        path: new_path,
+        size,
+        vsize,
+    })
+}
+
+/// The mail file of `uid` in `folder` (in `cur/` or `new/`, any flags).
+pub fn find_uid(folder: &Folder, uid: u32) -> Result<PathBuf, DeliverError> {
+    let none = || DeliverError::NoSuchUid {
+        mailbox: folder.name.clone(),
+        uid,
+    };
+    let list = read_uidlist(folder)?.ok_or_else(none)?;
+    let record = list
+        .records
+        .iter()
+        .find(|r| r.uid == uid)
+        .ok_or_else(none)?;
+    let base = record.basename();
+    for sub in ["cur", "new"] {
+        let dir = folder.dir.join(sub);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("listing", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("listing", &dir, e))?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| basename(n) == base)
+            {
+                return Ok(entry.path());
+            }
+        }
+    }
+    Err(none())
+}
+
+/// The folder's uidlist, or `None` when it has none yet.
+pub fn read_uidlist(folder: &Folder) -> Result<Option<Uidlist>, DeliverError> {
+    let path = folder.dir.join(UIDLIST_NAME);
+    match std::fs::read(&path) {
+        Ok(data) => Ok(Some(Uidlist::parse(&data).map_err(|e| e.in_file(&path))?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("reading", &path, e)),
+    }
+}
+
+/// Bytes of stored mail in a user's Maildir (all folders), from the `S=` sizes in file names
+/// (the size of the stored plaintext, so encryption does not count against the quota).
+pub fn usage(maildir: &Path) -> Result<u64, DeliverError> {
+    let mut total = 0u64;
+    let folders = crate::folder::list(maildir).map_err(|e| DeliverError::Io {
+        action: "listing",
+        path: maildir.to_path_buf(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    for f in folders {
+        for sub in ["cur", "new"] {
+            let dir = f.dir.join(sub);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let size = size_from_name(&name)
+                    .unwrap_or_else(|| entry.metadata().map(|m| m.len()).unwrap_or(0));
+                total += size;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// `S=<n>` of a Maildir file name.
+pub fn size_from_name(name: &str) -> Option<u64> {
+    basename(name)
+        .split(',')
+        .find_map(|f| f.strip_prefix("S=")?.parse().ok())
+}
+
+fn maildir_of(folder: &Folder) -> PathBuf {
+    if folder.name == "INBOX" {
+        folder.dir.clone()
+    } else {
+        folder
+            .dir
+            .parent()
+            .map_or_else(|| folder.dir.clone(), Path::to_path_buf)
+    }
+}
+
+fn write_content(
+    mut file: File,
+    stored: &[u8],
+    content: Content<'_>,
+    options: &DeliverOptions,
+    path: &Path,
+) -> Result<(), DeliverError> {
+    let io = |e| io_err("writing", path, e);
+    if let Some((uid, gid)) = options.owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .map_err(|e| io_err("changing the owner of", path, e))?;
+    }
+    match content {
+        Content::Plain => file.write_all(stored).map_err(io)?,
+        Content::SealedTo(key) => {
+            let mut sealer = Sealer::new(key, &mut file);
+            sealer.write_all(stored).map_err(io)?;
+            sealer.finish().map_err(io)?;
+        }
+    }
+    file.sync_all().map_err(|e| io_err("syncing", path, e))
+}
+
+/// Moves the tmp file into `new/` and records its UID, all under the uidlist lock.
+fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, DeliverError> {
+    // Dovecot breaks a `dovecot-uidlist.lock` as stale after 120 s
+    // (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT), not the dict's 60 s.
+    let mut options = dotlock::Options::default();
+    options.stale_timeout = std::time::Duration::from_secs(120);
+    let locked = LockedFile::with_options(folder.dir.join(UIDLIST_NAME), options);
+    locked.update(|current| {
+        let mut list = match current {
+            Some(data) => {
+                Uidlist::parse(data).map_err(|e| e.in_file(&folder.dir.join(UIDLIST_NAME)))?
+            }
+            None => return Err(DeliverError::Uidlist(UidlistError::missing(&folder.dir))),
+        };
+        let uid = list
+            .next_uid_for_append()
+            .ok_or_else(|| DeliverError::UidsExhausted(folder.name.clone()))?;
+        std::fs::rename(tmp, new).map_err(|e| io_err("moving into new/", new, e))?;
+        let new_dir = folder.dir.join("new");
+        File::open(&new_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("syncing", &new_dir, e))?;
+        let guid = name.split(',').next().unwrap_or(name).to_string();
+        list.records.push(Record {
+            uid,
+            ext: vec![Ext {
+                key: 'G',
+                value: guid,
+            }],
+            filename: name.to_string(),
+        });
+        list.next_uid = list.next_uid.max(uid.saturating_add(1));
+        Ok((Some(list.encode()), uid))
+    })
+}
+
+/// A new, exclusive file in `tmp/` with a Dovecot-style unique name.
+fn create_tmp(dir: &Path, size: u64, vsize: u64) -> Result<(String, PathBuf, File), DeliverError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let host = hostname();
+    let pid = std::process::id();
+    for attempt in 0u32..1000 {
+        let q = if attempt == 0 {
+            String::new()
+        } else {
+            format!("Q{attempt}")
+        };
+        let name = format!(
+            "{}.M{}P{pid}{q}.{host},S={size},W={vsize}",
+            now.as_secs(),
+            now.subsec_micros()
+        );
+        let path = dir.join("tmp").join(&name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io_err("setting permissions of", &path, e))?;
+                return Ok((name, path, f));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("creating", &path, e)),
+        }
+    }
+    Err(io_err(
+        "creating a unique file in",
+        &dir.join("tmp"),
+        io::Error::other("name collisions"),
+    ))
+}
+
+/// The host name as Dovecot puts it in file names (`/` → `\057`, `:` → `\072`).
+fn hostname() -> String {
+    let raw =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    raw.trim().replace('/', "\\057").replace(':', "\\072")
+}
+
+fn io_err(action: &'static str, path: &Path, source: io::Error) -> DeliverError {
+    DeliverError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
