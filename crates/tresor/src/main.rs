@@ -2,8 +2,11 @@
 //! mail encrypted at rest, byte-compatible with Dovecot 2.3's mail-crypt plugin.
 
 mod cli;
+mod config;
+mod context;
 mod exit;
 mod home;
+mod privilege;
 mod secret;
 
 use std::path::PathBuf;
@@ -34,15 +37,53 @@ enum Command {
     /// Inspect and manage mail-crypt keys.
     #[command(subcommand)]
     Key(cli::key::KeyCommand),
+    /// Manage users in the userdb (and their homes and keys).
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
+    /// Deliver a message from stdin to a user, like dovecot-lda; prints the new UID.
+    Deliver {
+        /// The recipient.
+        email: String,
+        /// Target mailbox.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Print a message's stored bytes (like `doveadm fetch text`), decrypted.
+    Fetch {
+        /// The user.
+        email: String,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// The mailbox.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        /// The message UID.
+        #[arg(long)]
+        uid: u32,
+    },
+    /// Inspect a user's mailboxes.
+    #[command(subcommand)]
+    Mailbox(cli::mail::MailboxCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = &cli.config;
-    let result = match cli.command {
-        Command::File(c) => cli::file::run(c),
-        Command::Key(c) => cli::key::run(c),
-    };
+    let result = config::Config::load(cli.config.as_deref())
+        .and_then(context::Ctx::new)
+        .and_then(|mut ctx| match cli.command {
+            Command::File(c) => cli::file::run(c),
+            Command::Key(c) => cli::key::run(&mut ctx, c),
+            Command::User(c) => cli::user::run(&mut ctx, c),
+            Command::Deliver { email, mailbox } => cli::mail::deliver(&mut ctx, &email, &mailbox),
+            Command::Fetch {
+                email,
+                password_stdin,
+                mailbox,
+                uid,
+            } => cli::mail::fetch(&mut ctx, &email, password_stdin, &mailbox, uid),
+            Command::Mailbox(c) => cli::mail::mailbox(&mut ctx, c),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

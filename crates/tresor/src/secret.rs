@@ -17,3 +17,11 @@ pub(crate) fn read_line(what: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
     Ok(line)
 }
+
+/// Prompts twice on the terminal (no echo) for a new password.
+pub(crate) fn prompt_new(prompt: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let first = Zeroizing::new(rpassword::prompt_password(prompt)?);
+    let second = Zeroizing::new(rpassword::prompt_password("Repeat: ")?);
+    anyhow::ensure!(*first == *second, "the passwords differ");
+    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+}

@@ -2,6 +2,13 @@
 //! `../shared/vectors/dovecot-2.3.19` (manifest-driven), plus the error contract: wrong
 //! password, tampered, truncated, unknown key — each with its own exit code and no stdout.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

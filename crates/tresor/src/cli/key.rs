@@ -7,7 +7,9 @@ use clap::Subcommand;
 use keys::{KeysError, Owner};
 use mailcrypt::{Curve, Wrap};
 
+use crate::context::Ctx;
 use crate::home::Home;
+use crate::privilege::as_mail_user;
 use crate::secret;
 
 /// `tresor key …`
@@ -15,9 +17,12 @@ use crate::secret;
 pub(crate) enum KeyCommand {
     /// List the user's and the folders' private keys: id, curve, owner, active, protection.
     List {
-        /// The user's home (holding Maildir/).
+        /// The user (looked up in the userdb).
+        #[arg(required_unless_present = "home", conflicts_with = "home")]
+        email: Option<String>,
+        /// Or: the user's home (holding Maildir/), without the userdb.
         #[arg(long)]
-        home: PathBuf,
+        home: Option<PathBuf>,
     },
     /// Print every private key as unencrypted PKCS#8 PEM (like `doveadm mailbox cryptokey
     /// export`). Needs the password.
@@ -32,15 +37,18 @@ pub(crate) enum KeyCommand {
     /// Make a user key pair wrapped with the password (or, with --mailbox, a folder key pair
     /// encrypted to the user's active key; no password needed). Dovecot reads both.
     Generate {
-        /// The user's home (holding or to hold Maildir/).
+        /// The user (looked up in the userdb; the password must be the login password).
+        #[arg(required_unless_present = "home", conflicts_with = "home")]
+        email: Option<String>,
+        /// Or: the user's home (holding or to hold Maildir/), without the userdb.
         #[arg(long)]
-        home: PathBuf,
+        home: Option<PathBuf>,
         /// Read the user's password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
-        /// Curve for a new user key (OpenSSL name).
-        #[arg(long, default_value = "secp521r1")]
-        curve: String,
+        /// Curve for a new user key (OpenSSL name); default `[mail] curve` (secp521r1).
+        #[arg(long)]
+        curve: Option<String>,
         /// Make a new active user key even if one exists (old keys are kept).
         #[arg(long)]
         force: bool,
@@ -48,22 +56,87 @@ pub(crate) enum KeyCommand {
         #[arg(long)]
         mailbox: Option<String>,
     },
+    /// Re-wrap the user's private keys from an old to a new key password ("OLD\nNEW\n" on
+    /// stdin). Unlike `doveadm cryptokey password` it never removes protection. It does not
+    /// change the login password.
+    Password {
+        /// The user.
+        email: String,
+    },
 }
 
-pub(crate) fn run(cmd: KeyCommand) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &mut Ctx, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::List { home } => list(&home),
+        KeyCommand::List { email, home } => {
+            let (home, owner) = resolve(ctx, email.as_deref(), home)?;
+            as_mail_user(owner, || list(&home))
+        }
         KeyCommand::Export {
             home,
             password_stdin,
         } => export(&home, password_stdin),
         KeyCommand::Generate {
+            email,
             home,
             password_stdin,
             curve,
             force,
             mailbox,
-        } => generate(&home, password_stdin, &curve, force, mailbox.as_deref()),
+        } => {
+            let curve = curve.unwrap_or_else(|| ctx.config.mail.curve.clone());
+            let password = if password_stdin {
+                Some(secret::read_line("password")?)
+            } else {
+                None
+            };
+            if let (Some(email), Some(pw)) = (&email, &password) {
+                // Wrap with the login password, not with a typo of it.
+                ctx.with_db(|db| db.authenticate(email, pw))?
+                    .map_err(|_| KeysError::WrongPassword)?;
+            }
+            let (home, owner) = resolve(ctx, email.as_deref(), home)?;
+            as_mail_user(owner, || {
+                generate(&home, password, &curve, force, mailbox.as_deref())
+            })
+        }
+        KeyCommand::Password { email } => {
+            let old = secret::read_line("old password")?;
+            let new = secret::read_line("new password")?;
+            anyhow::ensure!(!new.is_empty(), "the new password may not be empty");
+            let (home, owner) = resolve(ctx, Some(&email), None)?;
+            let n = as_mail_user(owner, || {
+                Ok(Home::new(&home)?.keystore()?.rewrap_user_keys(&old, &new)?)
+            })?;
+            println!("re-wrapped {n} user key(s)");
+            Ok(())
+        }
+    }
+}
+
+/// The home and file owner of `--home DIR` or of a userdb user.
+fn resolve(
+    ctx: &mut Ctx,
+    email: Option<&str>,
+    home: Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, (u32, u32))> {
+    use std::os::unix::fs::MetadataExt as _;
+    match (email, home) {
+        (_, Some(home)) => {
+            let owner = std::fs::metadata(&home)
+                .map(|m| (m.uid(), m.gid()))
+                .unwrap_or((ctx.config.mail.uid, ctx.config.mail.gid));
+            Ok((home, owner))
+        }
+        (Some(email), None) => {
+            let user = ctx.user(email)?;
+            let home = ctx.home(&user)?;
+            let owner = ctx.owner(&user);
+            if !home.is_dir() {
+                crate::cli::user::create_home(&home, owner)?;
+            }
+            Ok((home, owner))
+        }
+        (None, None) => anyhow::bail!("give an address or --home"),
     }
 }
 
@@ -151,7 +224,7 @@ fn export(home: &Path, password_stdin: bool) -> anyhow::Result<()> {
 
 fn generate(
     home: &Path,
-    password_stdin: bool,
+    password: Option<zeroize::Zeroizing<Vec<u8>>>,
     curve: &str,
     force: bool,
     mailbox: Option<&str>,
@@ -169,11 +242,11 @@ fn generate(
     let curve = Curve::from_name(curve).ok_or_else(|| {
         anyhow::anyhow!("unknown curve {curve}; use prime256v1, secp384r1 or secp521r1")
     })?;
-    anyhow::ensure!(
-        password_stdin,
-        "a user key is always wrapped with the user's password: pass --password-stdin"
-    );
-    let password = secret::read_line("password")?;
+    let password = password.ok_or_else(|| {
+        anyhow::anyhow!(
+            "a user key is always wrapped with the user's password: pass --password-stdin"
+        )
+    })?;
     let ks = home.keystore_create()?;
     let id = ks
         .generate_user_key(curve, Some(&password), force)

@@ -3,3 +3,5 @@
 
 pub(crate) mod file;
 pub(crate) mod key;
+pub(crate) mod mail;
+pub(crate) mod user;
