@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -131,6 +131,21 @@ pub fn deliver(
         let used = usage(&maildir)?;
         if used + size > quota {
             return Err(DeliverError::OverQuota { used, size, quota });
+        }
+    }
+    // Git-copied or hand-made Maildirs may lack the empty tmp/ and new/; Dovecot recreates them.
+    for sub in ["tmp", "new"] {
+        let dir = folder.dir.join(sub);
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
+                .map_err(|e| io_err("creating", &dir, e))?;
+            if let Some((uid, gid)) = options.owner {
+                std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                    .map_err(|e| io_err("changing the owner of", &dir, e))?;
+            }
         }
     }
     let (name, tmp_path, file) = create_tmp(&folder.dir, size, vsize)?;
