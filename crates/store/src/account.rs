@@ -108,6 +108,27 @@ impl Account {
         Ok(f)
     }
 
+    /// Creates mailbox `name` (its directory, `maildirfolder` marker and a uidlist with a new
+    /// GUID) if it does not exist, and returns it. An existing folder keeps its GUID.
+    pub fn create_mailbox(&self, name: &str) -> Result<Folder, AccountError> {
+        if !self.maildir.join("cur").is_dir() {
+            self.create()?;
+        }
+        let f = folder::folder(&self.maildir, name)?;
+        folder::create(&f, self.owner)?;
+        if f.name != "INBOX" {
+            let marker = f.dir.join("maildirfolder");
+            if !marker.exists() {
+                std::fs::File::create(&marker).map_err(|source| AccountError::Io {
+                    path: marker.clone(),
+                    source,
+                })?;
+                self.chown(&marker);
+            }
+        }
+        Ok(f)
+    }
+
     /// Every folder.
     pub fn folders(&self) -> Result<Vec<Folder>, AccountError> {
         Ok(folder::list(&self.maildir)?)

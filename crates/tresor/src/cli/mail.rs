@@ -61,10 +61,30 @@ pub(crate) enum MailboxCommand {
         /// The address.
         email: String,
     },
+    /// Create a mailbox (Maildir++ folder with its own GUID, as Dovecot lays it out).
+    Create {
+        /// The address.
+        email: String,
+        /// The mailbox name (UTF-8; `.` separates hierarchy levels).
+        name: String,
+    },
 }
 
 pub(crate) fn mailbox(ctx: &mut Ctx, cmd: MailboxCommand) -> anyhow::Result<()> {
-    let MailboxCommand::List { email } = cmd;
+    let email = match cmd {
+        MailboxCommand::List { email } => email,
+        MailboxCommand::Create { email, name } => {
+            let user = ctx.user(&email)?;
+            let account = ctx.account(&user)?;
+            let owner = ctx.owner(&user);
+            if !account.maildir.is_dir() {
+                crate::cli::user::create_home(&ctx.home(&user)?, owner)?;
+            }
+            let f = as_mail_user(owner, || Ok(account.create_mailbox(&name)?))?;
+            println!("created {} ({})", f.name, f.dir.display());
+            return Ok(());
+        }
+    };
     let user = ctx.user(&email)?;
     let account = ctx.account(&user)?;
     as_mail_user(ctx.owner(&user), || {
