@@ -1,6 +1,13 @@
 //! Sealed files: the real Dovecot mailbox of SPEC §10.1, round trips for every curve and size,
 //! and the promise that any damage gives an error and no plaintext.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::io::Write as _;
 
 use base64::Engine as _;

@@ -1,6 +1,13 @@
 //! Key strings against Dovecot's own vectors (SPEC §4.3, §4.6 — `test-crypto.c` at 2.3.19.1)
 //! and the real mailbox of SPEC §10.1.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use mailcrypt::{Curve, KeyError, PrivateKey, PrivateKeyString, PublicKey, Wrap, WrapWith};
 
 const P256_CLEAR: &str = "2:1.2.840.10045.3.1.7:0:0000002100b6e40903eb9ba19595c201dc0dc8b255dae8bc03f094caac8432b7b3bf080c3b:ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd";

@@ -2,7 +2,7 @@
 //!
 //! Reading is strict where Dovecot is lax, so that any damage shows as an error: the header
 //! length must match the fields exactly, flags must be exactly AEAD, the key-data hash must
-//! have the digest's length, and the GCM tag is checked before any plaintext exists.
+//! have the digest's length, and the GCM tag is checked before any plaintext is released.
 
 mod gcm;
 mod seal;
@@ -10,7 +10,7 @@ mod seal;
 use std::borrow::Borrow;
 
 use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::digest::{HashAlg, pbkdf2_key_iv, sha256};
 use crate::reader::Reader;
@@ -127,9 +127,23 @@ impl Plaintext {
     }
 
     /// Takes the bytes out.
-    pub fn into_bytes(self) -> Zeroizing<Vec<u8>> {
-        self.data
+    pub fn into_bytes(mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(std::mem::take(&mut *self.data))
     }
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        wipe(std::mem::take(&mut *self.data));
+    }
+}
+
+/// Zeroizes and frees a buffer with one `memset` behind an optimization barrier (zeroize's
+/// slice impl). `Zeroizing<Vec<u8>>` itself writes byte by byte with volatile stores, about
+/// 2.6 GB/s here, which made dropping a 10 MB [`Plaintext`] cost more than decrypting it.
+fn wipe(mut v: Vec<u8>) {
+    v.as_mut_slice().zeroize();
+    v.spare_capacity_mut().zeroize();
 }
 
 impl<'a> SealedFile<'a> {
@@ -234,24 +248,18 @@ impl<'a> SealedFile<'a> {
         }
     }
 
-    /// Decrypts with an unwrapped key. For v2 the tag is verified over the ciphertext first;
-    /// on a mismatch no plaintext is produced at all.
+    /// Decrypts with an unwrapped key. For v2 nothing is returned unless the tag verifies; on
+    /// a mismatch any decrypted attempt is wiped before the error is returned.
     pub fn decrypt(&self, fk: &FileKey) -> Result<Plaintext, OpenError> {
         match &self.inner {
             Inner::V2 { body, .. } => {
                 let (key, iv, aad) = split_key_material(&fk.0).ok_or(OpenError::KeyUnwrap)?;
                 let (ct, tag) = body
-                    .split_at_checked(body.len().saturating_sub(TAG_LEN))
+                    .split_last_chunk::<TAG_LEN>()
                     .ok_or(OpenError::Truncated("authentication tag"))?;
-                let mut gcm = gcm::Gcm::new(key, iv, aad);
-                gcm.absorb(ct);
-                // Split the state: the keystream part continues after the tag check.
-                let mut ks = gcm::Gcm::new(key, iv, aad);
-                if !bool::from(gcm.tag().ct_eq(tag)) {
-                    return Err(OpenError::TagMismatch);
-                }
-                let mut data = Zeroizing::new(ct.to_vec());
-                ks.apply_keystream(&mut data);
+                // Verify-then-release: `gcm::open` returns bytes only for a matching tag and
+                // wipes any decrypted attempt otherwise.
+                let data = gcm::open(key, iv, aad, ct, tag).map_err(|_| OpenError::TagMismatch)?;
                 Ok(Plaintext {
                     data,
                     integrity: Integrity::Verified,

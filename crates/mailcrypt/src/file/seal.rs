@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use zeroize::Zeroizing;
 
-use super::gcm::Gcm;
+use super::gcm::{self, Gcm};
 use super::{FLAG_AEAD, KEY_MATERIAL_LEN, KEY_TYPE_EC, MAGIC, OID_AES_256_GCM, split_key_material};
 use crate::digest::{HashAlg, pbkdf2_key_iv};
 use crate::keystring::random;
@@ -21,11 +21,9 @@ pub fn seal(plaintext: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, KeyError
     let eph = PrivateKey::generate(recipient.curve());
     let mut out = header(recipient, &km, &eph)?;
     let (key, iv, aad) = split_key_material(km.as_slice()).ok_or(KeyError::InvalidKey)?;
-    let mut gcm = Gcm::new(key, iv, aad);
-    let start = out.len();
-    out.extend_from_slice(plaintext);
-    gcm.encrypt(out.get_mut(start..).unwrap_or_default());
-    out.extend_from_slice(&gcm.tag());
+    gcm::seal(key, iv, aad, plaintext, &mut out).map_err(|_| {
+        KeyError::Unsupported("message longer than one AES-GCM message allows (64 GiB)".into())
+    })?;
     Ok(out)
 }
 
