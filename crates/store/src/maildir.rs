@@ -5,7 +5,7 @@
 //! never sees a file without its UID, and a crash never leaves a partial file in `new/`.
 //!
 //! Message content is whatever the caller writes: plaintext for crypt=0 users, a sealed stream
-//! (a [`mailcrypt::Sealer`]) for crypt=2 users — so for encrypted users only ciphertext ever
+//! (`mailcrypt::seal`) for crypt=2 users — so for encrypted users only ciphertext ever
 //! reaches `tmp/`.
 
 use std::fs::{File, OpenOptions};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dotlock::{DotlockError, LockedFile};
-use mailcrypt::{PublicKey, Sealer};
+use mailcrypt::PublicKey;
 
 use crate::folder::Folder;
 use crate::uidlist::{Ext, Record, UIDLIST_NAME, Uidlist, UidlistError, basename};
@@ -272,9 +272,9 @@ fn write_content(
     match content {
         Content::Plain => file.write_all(stored).map_err(io)?,
         Content::SealedTo(key) => {
-            let mut sealer = Sealer::new(key, &mut file);
-            sealer.write_all(stored).map_err(io)?;
-            sealer.finish().map_err(io)?;
+            // The whole message is in memory already: the one-shot sealer is the fast path.
+            let sealed = mailcrypt::seal(stored, key).map_err(|e| io(io::Error::other(e)))?;
+            file.write_all(&sealed).map_err(io)?;
         }
     }
     file.sync_all().map_err(|e| io_err("syncing", path, e))
