@@ -138,11 +138,48 @@ impl Account {
     /// sealed to the folder's active key for an encrypted account (the key is made from the
     /// user's public key when the folder has none — no password needed).
     pub fn deliver(&self, mailbox: &str, raw: &[u8]) -> Result<Delivered, AccountError> {
+        self.deliver_stored(mailbox, &Zeroizing::new(maildir::to_stored(raw)))
+    }
+
+    /// Copies message `uid` of `from` into `to`: verified plaintext out of the source, sealed
+    /// again to the destination folder's key (SPEC §5.7: Dovecot only finds a message's key
+    /// in the folder the message lives in).
+    pub fn copy(
+        &self,
+        from: &str,
+        uid: u32,
+        to: &str,
+        user: Option<&UnlockedUser>,
+    ) -> Result<Delivered, AccountError> {
+        let stored = self.fetch(from, uid, user)?;
+        self.deliver_stored(to, &stored)
+    }
+
+    /// Moves message `uid` of `from` into `to`: a [`Self::copy`], then the source is expunged
+    /// (only after the copy is durable, so a crash leaves a duplicate, never a loss).
+    pub fn move_message(
+        &self,
+        from: &str,
+        uid: u32,
+        to: &str,
+        user: Option<&UnlockedUser>,
+    ) -> Result<Delivered, AccountError> {
+        let delivered = self.copy(from, uid, to, user)?;
+        maildir::expunge(&self.folder(from)?, uid)?;
+        Ok(delivered)
+    }
+
+    /// Removes message `uid` from `mailbox`.
+    pub fn expunge(&self, mailbox: &str, uid: u32) -> Result<(), AccountError> {
+        Ok(maildir::expunge(&self.folder(mailbox)?, uid)?)
+    }
+
+    /// Delivers bytes already in stored form (LF line ends).
+    fn deliver_stored(&self, mailbox: &str, stored: &[u8]) -> Result<Delivered, AccountError> {
         if mailbox.eq_ignore_ascii_case("INBOX") && !self.maildir.join("cur").is_dir() {
             self.create()?;
         }
         let folder = self.folder(mailbox)?;
-        let stored = Zeroizing::new(maildir::to_stored(raw));
         let options = DeliverOptions {
             quota: self.quota,
             owner: self.owner,
@@ -150,7 +187,7 @@ impl Account {
         if !self.encrypted {
             return Ok(maildir::deliver(
                 &folder,
-                &stored,
+                stored,
                 Content::Plain,
                 &options,
             )?);
@@ -164,7 +201,7 @@ impl Account {
         self.chown(&ks.path());
         Ok(maildir::deliver(
             &folder,
-            &stored,
+            stored,
             Content::SealedTo(&key),
             &options,
         )?)

@@ -12,5 +12,6 @@
 pub mod account;
 pub mod folder;
 pub mod maildir;
+pub mod mailstore;
 pub mod mutf7;
 pub mod uidlist;

@@ -114,7 +114,8 @@ pub fn to_stored(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Delivers `stored` (already in stored form, see [`to_stored`]) into `folder`.
+/// Delivers `stored` (already in stored form, see [`to_stored`]) into `folder`; the file is
+/// durable and has its UID when this returns.
 pub fn deliver(
     folder: &Folder,
     stored: &[u8],
@@ -165,6 +166,29 @@ pub fn deliver(
         path: new_path,
         size,
         vsize,
+    })
+}
+
+/// Removes message `uid` from `folder`: its file and its uidlist record, under the uidlist
+/// lock (what Dovecot's expunge leaves behind after its next sync).
+pub fn expunge(folder: &Folder, uid: u32) -> Result<(), DeliverError> {
+    let path = find_uid(folder, uid)?;
+    let mut options = dotlock::Options::default();
+    options.stale_timeout = std::time::Duration::from_secs(120);
+    LockedFile::with_options(folder.dir.join(UIDLIST_NAME), options).update(|current| {
+        let mut list = match current {
+            Some(data) => {
+                Uidlist::parse(data).map_err(|e| e.in_file(&folder.dir.join(UIDLIST_NAME)))?
+            }
+            None => return Err(DeliverError::Uidlist(UidlistError::missing(&folder.dir))),
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &path, e)),
+        }
+        list.records.retain(|r| r.uid != uid);
+        Ok((Some(list.encode()), ()))
     })
 }
 

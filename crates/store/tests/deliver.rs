@@ -275,3 +275,54 @@ fn concurrent_deliveries_get_distinct_uids() {
         .unwrap();
     assert_eq!(list.records.len(), 40);
 }
+
+#[test]
+fn copy_and_move_reseal_to_the_destination_folder_key() {
+    use store::mailstore::MailStore;
+    let tmp = tempfile::tempdir().unwrap();
+    let account = encrypted_account(tmp.path(), b"pw");
+    let store: &dyn MailStore = &account;
+    store.create_mailbox("Archive").unwrap();
+    let d = store
+        .deliver("INBOX", b"Subject: m\r\n\r\nmove me\r\n")
+        .unwrap();
+    let keys = account.keystore().unwrap().load().unwrap();
+    let user = keys.unlock_user(Some(b"pw")).unwrap();
+    let copied = store.copy("INBOX", d.uid, "Archive", Some(&user)).unwrap();
+    // The copy names the Archive folder key as its recipient, not INBOX's.
+    let archive_guid = store::uidlist::read_guid(&tmp.path().join("Maildir/.Archive")).unwrap();
+    let keys = account.keystore().unwrap().load().unwrap();
+    let archive_key = keys
+        .active_folder_key_id(&archive_guid.to_string())
+        .unwrap();
+    let sealed = std::fs::read(&copied.path).unwrap();
+    let file = mailcrypt::SealedFile::parse(&sealed).unwrap();
+    assert_eq!(file.recipients()[0].id, archive_key);
+    assert_eq!(
+        store
+            .fetch("Archive", copied.uid, Some(&user))
+            .unwrap()
+            .as_slice(),
+        b"Subject: m\n\nmove me\n"
+    );
+    let moved = store
+        .move_message("INBOX", d.uid, "Archive", Some(&user))
+        .unwrap();
+    assert_eq!(moved.uid, copied.uid + 1);
+    assert!(matches!(
+        store.fetch("INBOX", d.uid, Some(&user)),
+        Err(AccountError::Deliver(DeliverError::NoSuchUid { .. }))
+    ));
+    assert!(!d.path.exists());
+    let inbox = maildir::read_uidlist(&account.folder("INBOX").unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        inbox.records.is_empty(),
+        "the moved message's record is gone"
+    );
+    assert_eq!(
+        store.mailboxes().unwrap(),
+        vec!["INBOX".to_string(), "Archive".to_string()]
+    );
+}
