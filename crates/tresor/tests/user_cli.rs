@@ -455,3 +455,69 @@ fn sigkill_during_delivery_leaves_no_partial_or_plaintext_file() {
         "no file in new/ without a UID, no UID without a file"
     );
 }
+
+#[test]
+fn missing_or_corrupt_key_files_give_clear_errors_and_change_nothing() {
+    let env = Env::new((5000, 5000));
+    ok(&env.run(
+        &["user", "add", "c@example.org", "--password-stdin"],
+        b"cpw\n",
+    ));
+    ok(&env.run(&["deliver", "c@example.org"], b"Subject: x\n\nbody\n"));
+    let maildir = env.home("c", "example.org").join("Maildir");
+    let attrs = maildir.join("dovecot-attributes");
+    let original = std::fs::read(&attrs).unwrap();
+
+    // A damaged user key string: the error names the key, nothing is rewritten.
+    let text = String::from_utf8(original.clone()).unwrap();
+    let damaged = text.replace(":2:aes-256-ctr:", ":2:aes-256-ctr:zz");
+    std::fs::write(&attrs, &damaged).unwrap();
+    let out = env.run(
+        &["fetch", "c@example.org", "--password-stdin", "--uid", "1"],
+        b"cpw\n",
+    );
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&attrs).unwrap(), damaged);
+
+    // No attributes file at all: delivery refuses (temporary failure) and writes nothing,
+    // reading says which key is missing.
+    std::fs::remove_file(&attrs).unwrap();
+    let out = env.run(&["deliver", "c@example.org"], b"Subject: y\n\nmore\n");
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tresor key generate"));
+    assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 1);
+    assert!(!attrs.exists(), "no key was silently made");
+    let out = env.run(
+        &["fetch", "c@example.org", "--password-stdin", "--uid", "1"],
+        b"cpw\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A damaged uidlist: a clear error, and the GUID is not regenerated.
+    std::fs::write(&attrs, &original).unwrap();
+    let uidlist = maildir.join("dovecot-uidlist");
+    std::fs::write(&uidlist, b"3 V1 N1 Gnot-a-guid\n").unwrap();
+    let out = env.run(&["deliver", "c@example.org"], b"Subject: z\n\nz\n");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dovecot-uidlist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&uidlist).unwrap(), b"3 V1 N1 Gnot-a-guid\n");
+}
