@@ -13,6 +13,9 @@
 #   4. Folders made by Dovecot (IMAP CREATE/APPEND, "Archive", "Entwürfe")
 #      open with tresor, and tresor seals into them.
 #   5. A tampered (and a truncated) sealed file is refused.
+#   6. A home made by tresor (`user add` on the peer's own userdb, `deliver`,
+#      `mailbox create`) is read by Dovecot: IMAP, doveadm, keys; Dovecot's LMTP
+#      delivery and IMAP APPEND into it are read by `tresor fetch`.
 #
 # Every check prints "ok - ..." or "not ok - ..." (details on "#" lines), the
 # last line is "N passed, M failed"; the exit status is non-zero if M > 0.
@@ -621,6 +624,259 @@ big=$(find_mail "$H1/Maildir" "$BIG_NAME")
 [ -n "$big" ] && tamper "$big" "tresor-sealed 2 MB file" || notok "c5: the sealed 2 MB file exists"
 dove=$(mailfiles "$H1/Maildir" | { grep -v '\.interop,' || true; } | sed -n 1p)
 [ -n "$dove" ] && tamper "$dove" "Dovecot-written file" || notok "c5: a Dovecot-written file exists"
+
+# =============================================================================
+echo "# 6. a home tresor created, delivered into and added folders to is read by real Dovecot"
+# tresor works on the peer's own userdb and vmail tree; Dovecot then serves what it made.
+TCONF="$WORK/tresor.toml"
+cat >"$TCONF" <<EOF
+[userdb]
+url = "sqlite:$ROOT/db/mailserver.sqlite"
+
+[mail]
+home = "$ROOT/vmail/%d/%n"
+uid = $VMAIL
+gid = $VMAIL
+EOF
+tres() { "$TRESOR" --config "$TCONF" "$@"; }
+# tfetch EMAIL PW MAILBOX UID OUT: tresor fetch; sets RC, stderr in $WORK/tfetch.err
+tfetch() {
+  RC=0
+  printf '%s\n' "$2" | tres fetch "$1" --password-stdin --mailbox "$3" --uid "$4" >"$5" 2>"$WORK/tfetch.err" || RC=$?
+}
+MARK6=T6-PLAINTEXT-MARKER-3f9c1a # in every message tresor delivers; never in the crypt=2 home
+printf 'From: Sender <sender@example.net>\r\nTo: <six@example.org>\r\nSubject: CRLF via tresor deliver\r\nMessage-ID: <t6-crlf@example.net>\r\n\r\n%s crlf body\r\ntrailing blanks   \r\n\r\nlast line\r\n' "$MARK6" >"$M/t1-crlf.eml"
+printf 'From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.net>\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n%s Grüße aus Köln – “quotes”, €, 日本語, 🙂\nÄÖÜ äöü ß\n' "$MARK6" >"$M/t2-utf8.eml"
+printf 'From: d@example.net\nSubject: dot lines\n\n.leading dot\n..two dots\n.\n%s\n. dot space\n.\n' "$MARK6" >"$M/t3-dots.eml"
+printf 'From: a@example.net\nSubject: archived by tresor\n\n%s archive\nno final newline' "$MARK6" >"$M/t4-archive.eml"
+printf 'From: a@example.net\nSubject: =?UTF-8?Q?Entw=C3=BCrfe?=\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n%s Entwurf für später\n' "$MARK6" >"$M/t5-draft.eml"
+printf 'From: x@example.net\r\nSubject: LMTP into a tresor-made INBOX\r\n\r\ndelivered by Dovecot\r\n.dot after tresor\r\n' >"$M/t6-lmtp.eml"
+printf 'From: x@example.net\nSubject: APPEND into tresor Archive\n\nappended by IMAP\n' >"$M/t7-append.eml"
+printf 'From: x@example.net\nSubject: tresor again\n\n%s delivered by tresor after Dovecot wrote here\n' "$MARK6" >"$M/t8-after.eml"
+
+U6=six@example.org
+PW6='Sechs Tresör-Paßwort mit Leerzeichen ✓'
+U7=plain0@tresor.example # a domain the userdb does not have yet
+PW7='plain zero pw'
+H6=$(homeof $U6)
+H7=$(homeof $U7)
+declare -A T6_DIR=([INBOX]="" [Archive]=".Archive" ["Entwürfe"]=".$ENTW_IMAP")
+declare -A T6_IMAP=([INBOX]=INBOX [Archive]=Archive ["Entwürfe"]="$ENTW_IMAP")
+t6exp() { echo "$WORK/t6exp.$1.$2"; } # TAG MAILBOX: "UID MSGFILE" lines tresor printed
+# t6_deliver EMAIL MAILBOX MSG TAG WANT_UID
+t6_deliver() {
+  local e=$1 mb=$2 msg=$3 tag=$4 want=$5 rc=0 uid
+  tres deliver "$e" --mailbox "$mb" <"$msg" >"$WORK/t6del.out" 2>"$WORK/t6del.err" || rc=$?
+  uid=$(tr -d '\n' <"$WORK/t6del.out")
+  if [ "$rc" = 0 ] && [ "$uid" = "$want" ]; then
+    ok "c6-$tag: tresor deliver ${msg##*/} ($(sz "$msg") bytes) to $mb -> uid $uid"
+  else
+    notok "c6-$tag: tresor deliver ${msg##*/} to $mb prints uid $want" "exit $rc, stdout: '$uid'" "$(errtail "$WORK/t6del.err")"
+  fi
+  [ "$rc" = 0 ] && [[ $uid =~ ^[0-9]+$ ]] && printf '%s %s\n' "$uid" "$msg" >>"$(t6exp "$tag" "$mb")"
+  return 0
+}
+# t6_verify EMAIL PW MAILBOX TAG: Dovecot (doveadm + IMAP) serves every message tresor
+# delivered into MAILBOX under the UID tresor printed; tresor fetch agrees with doveadm.
+t6_verify() {
+  local e=$1 pw=$2 mb=$3 tag=$4 mbi=${T6_IMAP[$3]} exp want got uid msg l imapdir
+  exp=$(t6exp "$tag" "$mb")
+  imapdir="$WORK/imap.t6-$tag-$mbi"
+  [ -s "$exp" ] || { notok "c6-$tag: tresor delivered into $mb"; return 0; }
+  want=$(cut -d' ' -f1 "$exp" | sort -n | tr '\n' ' ')
+  if uidmap "$e" "$pw" "$mb" "$WORK/t6map"; then
+    got=$(cut -f1 "$WORK/t6map" | sort -n | tr '\n' ' ')
+    [ "$got" = "$want" ] && ok "c6-$tag: doveadm sees uids ${want% } in $mb, as tresor deliver printed" \
+      || notok "c6-$tag: doveadm sees the uids tresor deliver printed in $mb" "doveadm: '$got' tresor: '$want'"
+  else
+    notok "c6-$tag: doveadm fetch uid/guid of $mb" "$(errtail "$WORK/uidmap.err")"
+  fi
+  if imap_fetch "$e" "$pw" "$mbi" "$imapdir"; then
+    got=$({ find "$imapdir" -name '*.eml' -printf '%f\n' 2>/dev/null || true; } | sed 's/\.eml$//' | sort -n | tr '\n' ' ')
+    [ "$got" = "$want" ] && ok "c6-$tag: IMAP login with the password, SELECT $mbi, FETCH uids ${want% }" \
+      || notok "c6-$tag: IMAP FETCH of $mbi returns the uids tresor printed" "IMAP: '$got' tresor: '$want'"
+  else
+    notok "c6-$tag: IMAP login + FETCH of $mbi as $e" "$(errtail "$WORK/imap.err")"
+  fi
+  while read -r uid msg; do
+    l="c6-$tag: $mb uid $uid (${msg##*/})"
+    py lf "$msg" "$WORK/t6.lf"
+    if [ -f "$imapdir/$uid.eml" ]; then
+      py imap "$WORK/t6.lf" "$WORK/t6.imap"
+      same "$l: IMAP BODY[] == delivered message with CRLF" "$WORK/t6.imap" "$imapdir/$uid.eml"
+    else
+      notok "$l: IMAP returned it"
+    fi
+    if stored "$e" "$pw" "$mb" "$uid" "$WORK/st"; then
+      same "$l: doveadm fetch text == delivered message (LF)" "$WORK/t6.lf" "$WORK/st"
+      tfetch "$e" "$pw" "$mb" "$uid" "$WORK/tf"
+      if [ "$RC" = 0 ]; then
+        same "$l: tresor fetch == doveadm fetch text" "$WORK/st" "$WORK/tf"
+      else
+        notok "$l: tresor fetch" "exit $RC" "$(errtail "$WORK/tfetch.err")"
+      fi
+    else
+      notok "$l: doveadm fetch text" "$(errtail "$WORK/stored.err")"
+    fi
+  done <"$exp"
+}
+# t6_owned TAG HOME...: every file and directory under the homes is owned by vmail
+t6_owned() {
+  local tag=$1 bad
+  shift
+  bad=$(find "$@" \( ! -user $VMAIL -o ! -group $VMAIL \) -printf '%P(%U:%G) ' 2>&1 || true)
+  [ -z "$bad" ] && ok "c6: $tag: all $(find "$@" | wc -l) files/dirs under both homes are owned by $VMAIL:$VMAIL" \
+    || notok "c6: $tag: all files under both homes owned by $VMAIL:$VMAIL" "not: $bad"
+}
+
+# --- tresor makes the users, delivers, makes folders ---------------------------
+for spec in "$U6|$PW6|2|crypt" "$U7|$PW7|0|plain"; do
+  IFS='|' read -r U PW CRYPT TAG <<<"$spec"
+  H=$(homeof "$U")
+  args=()
+  [ "$CRYPT" = 0 ] && args=(--no-crypt)
+  RC=0
+  printf '%s\n' "$PW" | tres user add "$U" --password-stdin "${args[@]}" >"$WORK/t6add.out" 2>"$WORK/t6add.err" || RC=$?
+  row=$(sqlite3 "$ROOT/db/mailserver.sqlite" "SELECT crypt || ' ' || substr(password, 1, 15) FROM virtual_users WHERE email = '$U'" 2>&1 || true)
+  if [ "$RC" = 0 ] && [ "$row" = "$CRYPT {BLF-CRYPT}\$2y\$" ] && [ -d "$H/Maildir/cur" ]; then
+    ok "c6-$TAG: tresor user add $U${args[*]:+ ${args[*]}} (row crypt=$CRYPT, {BLF-CRYPT} hash, home ${H#"$ROOT"/})"
+  else
+    notok "c6-$TAG: tresor user add $U${args[*]:+ ${args[*]}}" "exit $RC, row: '$row', home: $(ls -d "$H/Maildir/cur" 2>&1)" "$(errtail "$WORK/t6add.err")"
+  fi
+  diag <"$WORK/t6add.out"
+  n=0
+  for m in t1-crlf.eml t2-utf8.eml t3-dots.eml; do
+    n=$((n + 1))
+    t6_deliver "$U" INBOX "$M/$m" "$TAG" $n
+  done
+  for spec2 in "Archive|t4-archive.eml" "Entwürfe|t5-draft.eml"; do
+    IFS='|' read -r MB m <<<"$spec2"
+    RC=0
+    tres mailbox create "$U" "$MB" >"$WORK/t6mb.out" 2>"$WORK/t6mb.err" || RC=$?
+    D="$H/Maildir/${T6_DIR[$MB]}"
+    if [ "$RC" = 0 ] && [ -d "$D/cur" ] && [ -d "$D/new" ] && [ -d "$D/tmp" ] && [ -f "$D/maildirfolder" ]; then
+      ok "c6-$TAG: tresor mailbox create $U $MB -> Maildir/${T6_DIR[$MB]}"
+    else
+      notok "c6-$TAG: tresor mailbox create $U $MB -> Maildir/${T6_DIR[$MB]}" "exit $RC" \
+        "$(ls -la "$H/Maildir" 2>&1)" "$(errtail "$WORK/t6mb.err")"
+    fi
+    t6_deliver "$U" "$MB" "$M/$m" "$TAG" 1
+  done
+done
+t6_owned "before Dovecot touched them" "$H6" "$H7"
+
+# --- Dovecot reads it all ---------------------------------------------------------
+for spec in "$U6|$PW6|crypt" "$U7|$PW7|plain"; do
+  IFS='|' read -r U PW TAG <<<"$spec"
+  dv -f tab mailbox list -u "$U" >"$WORK/t6mblist" 2>"$WORK/t6mblist.err" || true
+  got=$(tail -n +2 "$WORK/t6mblist" | sort | tr '\n' ' ') # -f tab: header line "mailbox"
+  [ "$got" = "Archive Entwürfe INBOX " ] && ok "c6-$TAG: doveadm mailbox list -u $U: INBOX Archive Entwürfe" \
+    || notok "c6-$TAG: doveadm mailbox list -u $U shows INBOX Archive Entwürfe" "got: '$got'" "$(errtail "$WORK/t6mblist.err")"
+  for MB in INBOX Archive "Entwürfe"; do
+    t6_verify "$U" "$PW" "$MB" "$TAG"
+  done
+done
+
+# keys: Dovecot uses the user key and the folder keys tresor made
+tres key list "$U6" >"$WORK/t6klist" 2>&1 || true
+TUK=$(awk '$3 == "yes" && $4 == "user" { print $1 }' "$WORK/t6klist")
+act=$(dove_active_user_key "$U6")
+[[ $TUK =~ ^[0-9a-f]{64}$ ]] && [ "$act" = "$TUK" ] && ok "c6-crypt: doveadm cryptokey list -U shows tresor's user key $TUK as active" \
+  || notok "c6-crypt: doveadm cryptokey list -U shows tresor's user key as active" "doveadm: '$act' tresor: '$TUK'" \
+    "$(cat "$WORK/t6klist")" "$(errtail "$WORK/ck.err")"
+for MB in INBOX Archive "Entwürfe"; do
+  tfk=$({ grep -E "^[0-9a-f]{64} +[a-z0-9]+ +yes +folder $MB +key:$TUK\$" "$WORK/t6klist" || true; } | cut -d' ' -f1)
+  dfk=$({ dv -f tab mailbox cryptokey list -u "$U6" "$MB" 2>"$WORK/ck.err" || true; } | awk -F '\t' 'NR > 1 && $2 == "yes" { print $3 }')
+  [ -n "$tfk" ] && [ "$dfk" = "$tfk" ] && ok "c6-crypt: doveadm cryptokey list $MB shows tresor's folder key $tfk as active" \
+    || notok "c6-crypt: doveadm cryptokey list $MB shows tresor's folder key (encrypted to the user key) as active" \
+      "doveadm: '$dfk' tresor: '$tfk'" "$(cat "$WORK/t6klist")" "$(errtail "$WORK/ck.err")"
+done
+if [ ! -e "$H7/Maildir/dovecot-attributes" ] || ! grep -q 'crypt/privkeys/' "$H7/Maildir/dovecot-attributes"; then
+  ok "c6-plain: no key was made for the crypt=0 user"
+else
+  notok "c6-plain: no key was made for the crypt=0 user" "$(cut -c 1-120 "$H7/Maildir/dovecot-attributes")"
+fi
+
+# --- Dovecot writes into tresor's folders, tresor reads it ------------------------
+U=$U6 PW=$PW6
+deliver "$U" "$M/t6-lmtp.eml"
+uidmap "$U" "$PW" INBOX "$WORK/t6map" || true
+got=$({ cut -f1 "$WORK/t6map" 2>/dev/null || true; } | sort -n | tr '\n' ' ')
+[ "$got" = "1 2 3 4 " ] && ok "c6-crypt: Dovecot's LMTP delivery into the tresor-made INBOX got the next uid, 4" \
+  || notok "c6-crypt: Dovecot's LMTP delivery into the tresor-made INBOX got uid 4" "doveadm uids: '$got'" "$(errtail "$WORK/uidmap.err")"
+tfetch "$U" "$PW" INBOX 4 "$WORK/tf"
+if [ "$RC" != 0 ]; then
+  notok "c6-crypt: tresor fetch INBOX uid 4 (Dovecot's LMTP delivery)" "exit $RC" "$(errtail "$WORK/tfetch.err")"
+elif stored "$U" "$PW" INBOX 4 "$WORK/st"; then
+  same "c6-crypt: tresor fetch INBOX uid 4 (LMTP) == doveadm fetch text" "$WORK/st" "$WORK/tf"
+  py endswith "$WORK/tf" "$M/t6-lmtp.eml" && ok "c6-crypt: tresor fetch INBOX uid 4 == LMTP headers + t6-lmtp.eml (LF)" \
+    || notok "c6-crypt: tresor fetch INBOX uid 4 ends with t6-lmtp.eml (LF)" "$(head -c 600 "$WORK/tf")"
+else
+  notok "c6-crypt: doveadm fetch text INBOX uid 4" "$(errtail "$WORK/stored.err")"
+fi
+tres key list "$U" >"$WORK/t6klist2" 2>&1 || true
+nf=$(grep -c ' folder INBOX ' "$WORK/t6klist2" || true)
+ifk=$({ grep -E "^[0-9a-f]{64} +[a-z0-9]+ +yes +folder INBOX " "$WORK/t6klist" || true; } | cut -d' ' -f1)
+[ "$nf" = 1 ] && [ -n "$ifk" ] && grep -q "^$ifk .* yes .*folder INBOX " "$WORK/t6klist2" \
+  && ok "c6-crypt: after LMTP delivery INBOX still has only tresor's folder key" \
+  || notok "c6-crypt: after LMTP delivery INBOX still has only tresor's folder key" "$(cat "$WORK/t6klist2")"
+if python3 "$PEER/client.py" append --user "$U" --password "$PW" --mailbox Archive "$M/t7-append.eml" \
+  >"$WORK/append.out" 2>"$WORK/append.err"; then
+  ok "c6-crypt: IMAP APPEND t7-append.eml into tresor's Archive"
+else
+  notok "c6-crypt: IMAP APPEND into tresor's Archive" "$(errtail "$WORK/append.err")"
+fi
+tfetch "$U" "$PW" Archive 2 "$WORK/tf"
+if [ "$RC" = 0 ]; then
+  py lf "$M/t7-append.eml" "$WORK/t6.lf"
+  same "c6-crypt: tresor fetch Archive uid 2 == the APPENDed message (LF)" "$WORK/t6.lf" "$WORK/tf"
+  if stored "$U" "$PW" Archive 2 "$WORK/st"; then
+    same "c6-crypt: tresor fetch Archive uid 2 (APPEND) == doveadm fetch text" "$WORK/st" "$WORK/tf"
+  else
+    notok "c6-crypt: doveadm fetch text Archive uid 2" "$(errtail "$WORK/stored.err")"
+  fi
+else
+  notok "c6-crypt: tresor fetch Archive uid 2 (Dovecot's APPEND)" "exit $RC" "$(errtail "$WORK/tfetch.err")"
+fi
+# and tresor keeps delivering after Dovecot wrote its indexes and moved files to cur/
+t6_deliver "$U" INBOX "$M/t8-after.eml" crypt-after 5
+imap_fetch "$U" "$PW" INBOX "$WORK/imap.t6-after" || notok "c6-crypt: IMAP FETCH INBOX after" "$(errtail "$WORK/imap.err")"
+py lf "$M/t8-after.eml" "$WORK/t6.lf"
+py imap "$WORK/t6.lf" "$WORK/t6.imap"
+same "c6-crypt: IMAP BODY[] uid 5 (tresor deliver after Dovecot) == message with CRLF" "$WORK/t6.imap" "$WORK/imap.t6-after/5.eml"
+if stored "$U" "$PW" INBOX 5 "$WORK/st"; then
+  same "c6-crypt: doveadm fetch text uid 5 == message (LF)" "$WORK/t6.lf" "$WORK/st"
+else
+  notok "c6-crypt: doveadm fetch text INBOX uid 5" "$(errtail "$WORK/stored.err")"
+fi
+
+# --- at rest: crypt=2 sealed, no plaintext; crypt=0 plaintext -----------------------
+n=0 bad=""
+while IFS= read -r f; do
+  n=$((n + 1))
+  head -c 9 "$f" | cmp -s - <(printf 'CRYPTED\003\007') || bad="$bad ${f#"$H6"/}"
+done < <(for d in "" .Archive ".$ENTW_IMAP"; do mailfiles "$H6/Maildir/$d"; done)
+[ "$n" = 8 ] && [ -z "$bad" ] && ok "c6-crypt: all $n mail files (tresor's and Dovecot's) start with the CRYPTED magic" \
+  || notok "c6-crypt: 8 mail files, all with the CRYPTED magic" "found $n; not sealed:$bad"
+leak=$({ grep -rlaF -e "$MARK6" -e 'Grüße aus Köln' "$H6" || true; } | sed "s|^$H6/||" | tr '\n' ' ')
+[ -z "$leak" ] && ok "c6-crypt: no file under the crypt=2 home contains the plaintext marker or the 8-bit text" \
+  || notok "c6-crypt: no plaintext under the crypt=2 home" "marker found in: $leak"
+n=0 bad=""
+for spec in "INBOX|" "Archive|.Archive" "Entwürfe|.$ENTW_IMAP"; do
+  IFS='|' read -r MB d <<<"$spec"
+  while IFS= read -r f; do
+    n=$((n + 1))
+    hit=""
+    while read -r uid msg; do
+      py lf "$msg" "$WORK/t6.lf"
+      cmp -s "$WORK/t6.lf" "$f" && hit=$uid
+    done < <(cat "$(t6exp plain "$MB")" 2>/dev/null || true)
+    [ -n "$hit" ] || bad="$bad ${f#"$H7"/}"
+  done < <(mailfiles "$H7/Maildir/$d")
+done
+[ "$n" = 5 ] && [ -z "$bad" ] && ok "c6-plain: all $n mail files are plaintext, each exactly a delivered message (LF)" \
+  || notok "c6-plain: 5 mail files, each exactly a delivered message in plaintext" "found $n; not matching:$bad"
+t6_owned "at the end" "$H6" "$H7"
 
 # =============================================================================
 if grep -E 'Panic|Fatal' "$ROOT/log/dovecot.log" >"$WORK/panics"; then
