@@ -183,20 +183,7 @@ impl KeyStore {
         let prefix = format!("priv/{}privkeys/", user_prefix(&self.inbox));
         self.file.update(|map| {
             let mut changes = Vec::new();
-            for (k, v) in map.iter_prefix(&prefix) {
-                let id = String::from_utf8_lossy(k)
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let s = std::str::from_utf8(v).map_err(|_| KeysError::Key {
-                    id: id.clone(),
-                    source: Box::new(KeyError::Malformed("not UTF-8")),
-                })?;
-                let parsed = PrivateKeyString::parse(s).map_err(|source| KeysError::Key {
-                    id,
-                    source: Box::new(source),
-                })?;
+            for (k, parsed) in user_key_strings(map, &prefix)? {
                 let key = match parsed.unlock_with_password(old) {
                     Ok(k) => k,
                     Err(KeyError::WrongPassword(_)) => return Err(KeysError::WrongPassword),
@@ -205,7 +192,7 @@ impl KeyStore {
                 let wrapped = key
                     .to_key_string(WrapWith::Password(new))
                     .map_err(|e| key_err(&key.id(), e))?;
-                changes.push((k.to_vec(), wrapped));
+                changes.push((k, wrapped));
             }
             if changes.is_empty() {
                 return Err(KeysError::NoUserKey);
@@ -348,24 +335,9 @@ impl Keys {
         let mut keys = Vec::new();
         let mut any = false;
         let mut needed_password = false;
-        for (k, v) in self
-            .map
-            .iter_prefix(format!("priv/{}privkeys/", user_prefix(&self.inbox)))
-        {
+        let prefix = format!("priv/{}privkeys/", user_prefix(&self.inbox));
+        for (_, parsed) in user_key_strings(&self.map, &prefix)? {
             any = true;
-            let id = String::from_utf8_lossy(k)
-                .rsplit('/')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let s = std::str::from_utf8(v).map_err(|_| KeysError::Key {
-                id: id.clone(),
-                source: Box::new(KeyError::Malformed("not UTF-8")),
-            })?;
-            let parsed = PrivateKeyString::parse(s).map_err(|source| KeysError::Key {
-                id,
-                source: Box::new(source),
-            })?;
             let r = match password {
                 Some(pw) => parsed.unlock_with_password(pw),
                 None => parsed.unlock(),
@@ -434,6 +406,31 @@ impl Keys {
             .filter_map(|s| PrivateKeyString::parse(s).ok())
             .find(|p| p.id() == *id)
     }
+}
+
+/// Every record under `prefix` (the user's `privkeys/`), parsed; a damaged one is an error
+/// naming its id.
+fn user_key_strings(
+    map: &AttributeMap,
+    prefix: &str,
+) -> Result<Vec<(Vec<u8>, PrivateKeyString)>, KeysError> {
+    map.iter_prefix(prefix)
+        .map(|(k, v)| {
+            let id = String::from_utf8_lossy(k)
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let parsed = std::str::from_utf8(v)
+                .map_err(|_| KeyError::Malformed("not UTF-8"))
+                .and_then(PrivateKeyString::parse)
+                .map_err(|source| KeysError::Key {
+                    id,
+                    source: Box::new(source),
+                })?;
+            Ok((k.to_vec(), parsed))
+        })
+        .collect()
 }
 
 fn key_err(id: &KeyId, source: KeyError) -> KeysError {
