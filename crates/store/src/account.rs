@@ -185,12 +185,7 @@ impl Account {
             owner: self.owner,
         };
         if !self.encrypted {
-            return Ok(maildir::deliver(
-                &folder,
-                stored,
-                Content::Plain,
-                &options,
-            )?);
+            return Ok(maildir::deliver(&folder, stored, Content::Plain, &options)?);
         }
         let ks = self.keystore()?;
         let guid = read_guid(&folder.dir)?.to_string();

@@ -1,17 +1,22 @@
 //! Dovecot-compatible Maildir++ store: reads and writes a Maildir exactly as Dovecot 2.3 lays it
 //! out, so tresor and Dovecot can take turns on the same mail.
 //!
-//! So far this crate holds [`uidlist`]: the `dovecot-uidlist` file, which maps UIDs to Maildir
-//! file names and holds the mailbox GUID that a folder's mail-crypt keys are filed under
-//! (`../shared/spec/mail-crypt-format.md` §5.3). It never generates a mailbox GUID.
+//! Laid out along a message's path: [`folder`] (names → Maildir++ directories, modified UTF-7
+//! in [`mutf7`]), [`uidlist`] (UIDs and the mailbox GUID a folder's keys are filed under — never
+//! regenerated), [`maildir`] (crash-safe delivery, lookup, expunge), [`flags`] (flag letters and
+//! `dovecot-keywords`), [`subscriptions`], and [`account`], one user's mail tying the Maildir to
+//! the keys, behind the [`mailstore::MailStore`] trait that a later object-store backend can
+//! implement. No plaintext of an encrypted user's mail is ever written.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod account;
+pub mod flags;
 pub mod folder;
 pub mod maildir;
 pub mod mailstore;
 pub mod mutf7;
+pub mod subscriptions;
 pub mod uidlist;
