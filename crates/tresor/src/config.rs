@@ -17,6 +17,66 @@ pub(crate) struct Config {
     pub(crate) mail: MailConfig,
     /// `[paths]`
     pub(crate) paths: PathsConfig,
+    /// `[lmtp]`
+    pub(crate) lmtp: LmtpConfig,
+    /// `[auth]`
+    pub(crate) auth: AuthConfig,
+    /// `[server]`
+    pub(crate) server: ServerConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerConfig {
+    /// Name used in greetings and `Received:` headers. Default: the machine's host name.
+    pub(crate) hostname: Option<String>,
+    /// Seconds `serve` waits for in-flight work after SIGTERM before it exits. Default 10.
+    pub(crate) shutdown_grace: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            hostname: None,
+            shutdown_grace: 10,
+        }
+    }
+}
+
+/// `[lmtp]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LmtpConfig {
+    /// TCP addresses (`127.0.0.1:24`) and unix socket paths (`/var/spool/postfix/private/tresor-lmtp`).
+    /// Default: `127.0.0.1:2424`.
+    pub(crate) listen: Vec<String>,
+    /// Largest message accepted, in bytes (LMTP SIZE). Default 50 MiB.
+    pub(crate) max_message_size: usize,
+    /// Deliver `user+detail@domain` into mailbox `detail` when it exists. Default false.
+    pub(crate) save_to_detail_mailbox: bool,
+    /// Recipient delimiter for detail addresses. Default `+`.
+    pub(crate) recipient_delimiter: char,
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["127.0.0.1:2424".into()],
+            max_message_size: 50 * 1024 * 1024,
+            save_to_detail_mailbox: false,
+            recipient_delimiter: '+',
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AuthConfig {
+    /// Unix socket paths for Postfix's `smtpd_sasl_type = dovecot`
+    /// (e.g. `/var/spool/postfix/private/auth`). Default: none.
+    pub(crate) listen: Vec<String>,
 }
 
 /// `[paths]`
@@ -107,6 +167,72 @@ impl Config {
                 self.paths.data_dir.join("userdb.sqlite").display()
             )
         })
+    }
+
+    /// The user's home: the userdb's `home` column, else the `[mail] home` template.
+    pub(crate) fn home_of(&self, user: &userdb::User) -> anyhow::Result<PathBuf> {
+        match &user.home {
+            Some(h) => Ok(PathBuf::from(h)),
+            None => self.home_for(&user.email),
+        }
+    }
+
+    /// The owner of the user's mail files: the userdb's uid/gid, else `[mail]`.
+    pub(crate) fn owner_of(&self, user: &userdb::User) -> (u32, u32) {
+        (
+            user.uid.unwrap_or(self.mail.uid),
+            user.gid.unwrap_or(self.mail.gid),
+        )
+    }
+
+    /// The user's mail store.
+    pub(crate) fn account_of(
+        &self,
+        user: &userdb::User,
+    ) -> anyhow::Result<store::account::Account> {
+        Ok(
+            store::account::Account::new(&self.home_of(user)?, user.crypt == 2)
+                .with_owner(Some(self.owner_of(user)))
+                .with_quota(Some(user.quota)),
+        )
+    }
+
+    /// The userdb options from `[userdb]`.
+    pub(crate) fn userdb_options(&self) -> anyhow::Result<userdb::Options> {
+        let mut options = userdb::Options::default();
+        let u = &self.userdb;
+        if let Some(q) = &u.password_query {
+            options.password_query = q.clone();
+        }
+        if let Some(q) = &u.user_query {
+            options.user_query = q.clone();
+        }
+        if let Some(q) = &u.iterate_query {
+            options.iterate_query = q.clone();
+        }
+        if let Some(s) = &u.default_pass_scheme {
+            options.default_pass_scheme = s
+                .parse::<userdb::Scheme>()
+                .with_context(|| format!("[userdb] default_pass_scheme = {s:?}"))?;
+        }
+        Ok(options)
+    }
+
+    /// Connects to the userdb; a SQLite file (with its directory and schema) is created.
+    pub(crate) async fn connect_userdb(&self) -> anyhow::Result<userdb::UserDb> {
+        let url = self.userdb_url();
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = PathBuf::from(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+        }
+        let db = userdb::UserDb::connect(&url, self.userdb_options()?).await?;
+        if url.starts_with("sqlite:") {
+            db.create_schema().await?;
+        }
+        Ok(db)
     }
 
     /// The home directory of `email` from the template.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use store::account::Account;
-use userdb::{Options, Scheme, User, UserDb};
+use userdb::{User, UserDb};
 
 use crate::config::Config;
 
@@ -31,34 +31,7 @@ impl Ctx {
     /// The userdb; a SQLite file (and its schema) is created on first use.
     pub(crate) fn db(&mut self) -> anyhow::Result<&UserDb> {
         if self.db.is_none() {
-            let url = self.config.userdb_url();
-            if let Some(path) = url.strip_prefix("sqlite:") {
-                let path = PathBuf::from(path.split('?').next().unwrap_or(path));
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                }
-            }
-            let mut options = Options::default();
-            let u = &self.config.userdb;
-            if let Some(q) = &u.password_query {
-                options.password_query = q.clone();
-            }
-            if let Some(q) = &u.user_query {
-                options.user_query = q.clone();
-            }
-            if let Some(q) = &u.iterate_query {
-                options.iterate_query = q.clone();
-            }
-            if let Some(s) = &u.default_pass_scheme {
-                options.default_pass_scheme = s
-                    .parse::<Scheme>()
-                    .with_context(|| format!("[userdb] default_pass_scheme = {s:?}"))?;
-            }
-            let db = self.runtime.block_on(UserDb::connect(&url, options))?;
-            if url.starts_with("sqlite:") {
-                self.runtime.block_on(db.create_schema())?;
-            }
+            let db = self.runtime.block_on(self.config.connect_userdb())?;
             self.db = Some(db);
         }
         self.db.as_ref().context("userdb not connected")
@@ -88,27 +61,19 @@ impl Ctx {
         user.ok_or_else(|| anyhow::Error::new(UnknownUser(email.to_string())))
     }
 
-    /// The user's home: the userdb's `home` column, else the `[mail] home` template.
+    /// The user's home (see [`Config::home_of`]).
     pub(crate) fn home(&self, user: &User) -> anyhow::Result<PathBuf> {
-        match &user.home {
-            Some(h) => Ok(PathBuf::from(h)),
-            None => self.config.home_for(&user.email),
-        }
+        self.config.home_of(user)
     }
 
-    /// The owner of the user's mail files: the userdb's uid/gid, else `[mail]`.
+    /// The owner of the user's mail files (see [`Config::owner_of`]).
     pub(crate) fn owner(&self, user: &User) -> (u32, u32) {
-        (
-            user.uid.unwrap_or(self.config.mail.uid),
-            user.gid.unwrap_or(self.config.mail.gid),
-        )
+        self.config.owner_of(user)
     }
 
     /// The user's mail store.
     pub(crate) fn account(&self, user: &User) -> anyhow::Result<Account> {
-        Ok(Account::new(&self.home(user)?, user.crypt == 2)
-            .with_owner(Some(self.owner(user)))
-            .with_quota(Some(user.quota)))
+        self.config.account_of(user)
     }
 }
 

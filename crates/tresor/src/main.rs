@@ -8,6 +8,7 @@ mod exit;
 mod home;
 mod privilege;
 mod secret;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server in the foreground: LMTP delivery (`[lmtp] listen`).
+    Serve,
     /// Read and write single mail files.
     #[command(subcommand)]
     File(cli::file::FileCommand),
@@ -69,6 +72,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRESOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Serve = cli.command {
+        return match config::Config::load(cli.config.as_deref()).and_then(serve::run) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tresor: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = config::Config::load(cli.config.as_deref())
         .and_then(context::Ctx::new)
         .and_then(|mut ctx| match cli.command {
@@ -83,6 +102,7 @@ fn main() -> ExitCode {
                 uid,
             } => cli::mail::fetch(&mut ctx, &email, password_stdin, &mailbox, uid),
             Command::Mailbox(c) => cli::mail::mailbox(&mut ctx, c),
+            Command::Serve => Ok(()),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

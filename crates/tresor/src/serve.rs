@@ -1,0 +1,240 @@
+//! `tresor serve`: the server process, in the foreground (systemd `Type=notify` or `simple`).
+//!
+//! Startup is a straight line with a log line per step; one shutdown signal (SIGTERM/SIGINT)
+//! stops the listeners from accepting, lets in-flight deliveries finish, and exits within
+//! `[server] shutdown_grace` seconds. Logs never carry passwords, keys or message content.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lmtp::{DeliveryOutcome, Envelope, ListenAddr, ListenOptions, RcptVerdict, Recipient};
+use store::account::AccountError;
+use store::maildir::DeliverError;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+use userdb::UserDb;
+
+use crate::config::Config;
+
+/// Runs the server until SIGTERM or SIGINT.
+pub(crate) fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    info!(version = env!("CARGO_PKG_VERSION"), "starting tresor");
+    let config = Arc::new(config);
+    prepare_data_dir(&config)?;
+    let db = config
+        .connect_userdb()
+        .await
+        .context("cannot open the userdb")?;
+    info!(backend = %db.backend(), "userdb ready");
+    let lmtp_addrs = config
+        .lmtp
+        .listen
+        .iter()
+        .map(|a| parse_listen(a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    drop_privileges(&config, &lmtp_addrs)?;
+    let users = db.list().await.map(|u| u.len()).unwrap_or(0);
+    if users == 0 {
+        info!("no users yet; add the first one with: tresor user add you@example.org");
+    }
+
+    let hostname = config.server.hostname.clone().unwrap_or_else(hostname);
+    let mut session = lmtp::SessionConfig::new(hostname);
+    session.max_message_size = config.lmtp.max_message_size;
+    let options = ListenOptions::new(session);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handler = Arc::new(Delivery {
+        db,
+        config: Arc::clone(&config),
+    });
+    info!(listen = ?config.lmtp.listen, "LMTP listening");
+    let lmtp_task = tokio::spawn(lmtp::listen(lmtp_addrs, options, handler, stop_rx));
+    notify_systemd("READY=1");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: finishing in-flight deliveries"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing in-flight deliveries"),
+    }
+    notify_systemd("STOPPING=1");
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(config.server.shutdown_grace);
+    match tokio::time::timeout(grace, lmtp_task).await {
+        Ok(Ok(Ok(()))) => info!("stopped"),
+        Ok(Ok(Err(e))) => error!(error = %e, "LMTP listener failed"),
+        Ok(Err(e)) => error!(error = %e, "LMTP listener panicked"),
+        Err(_) => warn!(
+            seconds = grace.as_secs(),
+            "deliveries still running at the deadline; exiting"
+        ),
+    }
+    Ok(())
+}
+
+/// Delivery of one LMTP recipient: userdb lookup, then the user's store.
+struct Delivery {
+    db: UserDb,
+    config: Arc<Config>,
+}
+
+impl Delivery {
+    fn base_address<'a>(&self, address: &'a str) -> (std::borrow::Cow<'a, str>, Option<&'a str>) {
+        lmtp::split_detail(address, self.config.lmtp.recipient_delimiter)
+    }
+}
+
+impl lmtp::Handler for Delivery {
+    async fn check_recipient(&self, address: &str) -> RcptVerdict {
+        let (base, _) = self.base_address(address);
+        match self.db.lookup(&base).await {
+            Ok(Some(_)) => RcptVerdict::Accepted,
+            Ok(None) => RcptVerdict::UnknownUser,
+            Err(e) => {
+                error!(error = %e, "userdb lookup failed");
+                RcptVerdict::TempFail("userdb unavailable".into())
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        _: &Envelope,
+        recipient: &Recipient,
+        message: Vec<u8>,
+    ) -> DeliveryOutcome {
+        let (base, detail) = self.base_address(&recipient.address);
+        let user = match self.db.lookup(&base).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return DeliveryOutcome::PermFail("5.1.1 User doesn't exist".into()),
+            Err(e) => {
+                error!(error = %e, "userdb lookup failed");
+                return DeliveryOutcome::TempFail("userdb unavailable".into());
+            }
+        };
+        let account = match self.config.account_of(&user) {
+            Ok(a) => a,
+            Err(e) => {
+                error!(user = %user.email, error = %e, "no home for user");
+                return DeliveryOutcome::TempFail("mailbox unavailable".into());
+            }
+        };
+        let mailbox = match detail {
+            Some(d) if self.config.lmtp.save_to_detail_mailbox && account.folder(d).is_ok() => {
+                d.to_string()
+            }
+            _ => "INBOX".to_string(),
+        };
+        let email = user.email.clone();
+        let result = tokio::task::spawn_blocking(move || account.deliver(&mailbox, &message)).await;
+        match result {
+            Ok(Ok(d)) => {
+                info!(user = %email, uid = d.uid, size = d.size, "delivered");
+                DeliveryOutcome::Delivered {
+                    detail: String::new(),
+                }
+            }
+            Ok(Err(AccountError::Deliver(DeliverError::OverQuota { .. }))) => {
+                info!(user = %email, "over quota");
+                DeliveryOutcome::OverQuota
+            }
+            Ok(Err(AccountError::NoUserKey)) => {
+                error!(
+                    user = %email,
+                    "encrypted user has no key pair; run `tresor key generate {email} --password-stdin` with the user's password"
+                );
+                DeliveryOutcome::TempFail("mailbox not ready".into())
+            }
+            Ok(Err(e)) => {
+                error!(user = %email, error = %e, "delivery failed");
+                DeliveryOutcome::TempFail("temporary failure".into())
+            }
+            Err(e) => {
+                error!(user = %email, error = %e, "delivery task failed");
+                DeliveryOutcome::TempFail("temporary failure".into())
+            }
+        }
+    }
+}
+
+/// `127.0.0.1:2424` or a unix socket path.
+fn parse_listen(text: &str) -> anyhow::Result<ListenAddr> {
+    if text.starts_with('/') {
+        return Ok(ListenAddr::Unix(PathBuf::from(text)));
+    }
+    let addr: SocketAddr = text
+        .parse()
+        .with_context(|| format!("[lmtp] listen: {text:?} is neither ip:port nor /path"))?;
+    Ok(ListenAddr::Tcp(addr))
+}
+
+/// The embedded default data directory, made and given to the mail user when missing.
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.paths.data_dir;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        info!(dir = %dir.display(), "created data directory");
+    }
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(dir, Some(config.mail.uid), Some(config.mail.gid))?;
+        let db = dir.join("userdb.sqlite");
+        if db.exists() {
+            std::os::unix::fs::chown(&db, Some(config.mail.uid), Some(config.mail.gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Started as root, the server becomes the mail user for good once its sockets are known
+/// (ports below 1024 need root to bind, so then it stays root and says so).
+fn drop_privileges(config: &Config, addrs: &[ListenAddr]) -> anyhow::Result<()> {
+    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let privileged = addrs
+        .iter()
+        .any(|a| matches!(a, ListenAddr::Tcp(s) if s.port() < 1024));
+    if privileged {
+        warn!(
+            "a listen port below 1024 keeps tresor running as root; prefer a unix socket or a port >= 1024"
+        );
+        return Ok(());
+    }
+    let (uid, gid) = (config.mail.uid, config.mail.gid);
+    setgroups(&[Gid::from_raw(gid)])?;
+    setgid(Gid::from_raw(gid))?;
+    setuid(Uid::from_raw(uid))?;
+    info!(uid, gid, "running as the mail user");
+    Ok(())
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Tells systemd (Type=notify) about our state, when started by it.
+fn notify_systemd(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    if let Err(e) = sock.send_to(state.as_bytes(), &path) {
+        warn!(error = %e, "cannot notify systemd");
+    }
+}
