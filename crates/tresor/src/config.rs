@@ -71,12 +71,29 @@ impl Default for LmtpConfig {
 }
 
 /// `[auth]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct AuthConfig {
-    /// Unix socket paths for Postfix's `smtpd_sasl_type = dovecot`
+    /// Unix socket paths (or loopback `ip:port`) for Postfix's `smtpd_sasl_type = dovecot`
     /// (e.g. `/var/spool/postfix/private/auth`). Default: none.
     pub(crate) listen: Vec<String>,
+    /// Permissions of the socket. Default `0o660`.
+    pub(crate) socket_mode: u32,
+    /// Owner uid of the socket (Postfix's); unchanged when absent.
+    pub(crate) socket_uid: Option<u32>,
+    /// Group gid of the socket (Postfix's); unchanged when absent.
+    pub(crate) socket_gid: Option<u32>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            socket_mode: 0o660,
+            socket_uid: None,
+            socket_gid: None,
+        }
+    }
 }
 
 /// `[paths]`

@@ -35,6 +35,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .connect_userdb()
         .await
         .context("cannot open the userdb")?;
+    let db = Arc::new(db);
     info!(backend = %db.backend(), "userdb ready");
     let lmtp_addrs = config
         .lmtp
@@ -42,6 +43,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .iter()
         .map(|a| parse_listen(a))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The auth sockets usually live in Postfix's spool: bind them before dropping root.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut auth_tasks = Vec::new();
+    for addr in &config.auth.listen {
+        let listener = sasl::listen::Listener::bind(auth_options(&config, addr)?)
+            .await
+            .with_context(|| format!("[auth] listen: cannot listen on {addr}"))?;
+        info!(listen = %addr, "SASL auth socket listening");
+        let auth = Arc::new(Auth {
+            db: Arc::clone(&db),
+        });
+        auth_tasks.push(tokio::spawn(listener.serve(auth, stop_rx.clone())));
+    }
     drop_privileges(&config, &lmtp_addrs)?;
     let users = db.list().await.map(|u| u.len()).unwrap_or(0);
     if users == 0 {
@@ -52,7 +66,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut session = lmtp::SessionConfig::new(hostname);
     session.max_message_size = config.lmtp.max_message_size;
     let options = ListenOptions::new(session);
-    let (stop_tx, stop_rx) = watch::channel(false);
     let handler = Arc::new(Delivery {
         db,
         config: Arc::clone(&config),
@@ -69,6 +82,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     notify_systemd("STOPPING=1");
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(config.server.shutdown_grace);
+    for task in auth_tasks {
+        let _ = tokio::time::timeout(grace, task).await;
+    }
     match tokio::time::timeout(grace, lmtp_task).await {
         Ok(Ok(Ok(()))) => info!("stopped"),
         Ok(Ok(Err(e))) => error!(error = %e, "LMTP listener failed"),
@@ -83,7 +99,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Delivery of one LMTP recipient: userdb lookup, then the user's store.
 struct Delivery {
-    db: UserDb,
+    db: Arc<UserDb>,
     config: Arc<Config>,
 }
 
@@ -164,6 +180,51 @@ impl lmtp::Handler for Delivery {
             }
         }
     }
+}
+
+/// SMTP AUTH checks for Postfix, against the userdb's password hashes.
+struct Auth {
+    db: Arc<UserDb>,
+}
+
+impl sasl::listen::Authenticator for Auth {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &[u8],
+    ) -> Result<String, sasl::AuthFailure> {
+        match self.db.authenticate(username, password).await {
+            Ok(user) => {
+                info!(user = %user.user().email, "SMTP AUTH ok");
+                Ok(user.user().email.clone())
+            }
+            Err(userdb::AuthError::Failed(reason)) => {
+                info!(user = %username.escape_debug(), reason = %reason, "SMTP AUTH failed");
+                Err(sasl::AuthFailure::Rejected)
+            }
+            Err(e) => {
+                error!(error = %e, "userdb unavailable for SMTP AUTH");
+                Err(sasl::AuthFailure::Unavailable)
+            }
+        }
+    }
+}
+
+fn auth_options(config: &Config, addr: &str) -> anyhow::Result<sasl::listen::ListenOptions> {
+    let mut options = sasl::listen::ListenOptions::default();
+    if addr.starts_with('/') {
+        let mut socket = sasl::listen::UnixSocket::new(addr);
+        socket.mode = config.auth.socket_mode;
+        socket.uid = config.auth.socket_uid;
+        socket.gid = config.auth.socket_gid;
+        options.unix = Some(socket);
+    } else {
+        options.tcp = Some(
+            addr.parse()
+                .with_context(|| format!("[auth] listen: {addr:?}"))?,
+        );
+    }
+    Ok(options)
 }
 
 /// `127.0.0.1:2424` or a unix socket path.

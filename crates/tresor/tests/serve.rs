@@ -57,8 +57,9 @@ fn lmtp_delivery_and_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n[server]\nhostname = \"mx.test\"\n[mail]\ncurve = \"prime256v1\"\n",
-            tmp.path().join("data").display()
+            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n[auth]\nlisten = [\"{}\"]\n[server]\nhostname = \"mx.test\"\n[mail]\ncurve = \"prime256v1\"\n",
+            tmp.path().join("data").display(),
+            tmp.path().join("auth").display()
         ),
     )
     .unwrap();
@@ -156,6 +157,36 @@ fn lmtp_delivery_and_sigterm() {
         let data = std::fs::read(e.unwrap().path()).unwrap();
         assert!(data.starts_with(b"CRYPTED\x03\x07\x02"));
     }
+
+    // SMTP AUTH through the Dovecot-protocol socket, as Postfix asks it.
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let auth = std::os::unix::net::UnixStream::connect(tmp.path().join("auth")).unwrap();
+    auth.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut ar = BufReader::new(auth.try_clone().unwrap());
+    let mut aw = auth;
+    aw.write_all(b"VERSION\t1\t0\nCPID\t4242\n").unwrap();
+    let mut handshake = String::new();
+    while !handshake.ends_with("DONE\n") {
+        ar.read_line(&mut handshake).unwrap();
+    }
+    assert!(
+        handshake.starts_with("VERSION\t1\t2\nMECH\tPLAIN"),
+        "{handshake}"
+    );
+    let good = b64(b"\0enc@example.org\0enc pw");
+    let bad = b64(b"\0enc@example.org\0wrong");
+    aw.write_all(format!("AUTH\t1\tPLAIN\tservice=smtp\tresp={good}\n").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    ar.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\t1\tuser=enc@example.org\n");
+    aw.write_all(format!("AUTH\t2\tPLAIN\tservice=smtp\tresp={bad}\n").as_bytes())
+        .unwrap();
+    line.clear();
+    ar.read_line(&mut line).unwrap();
+    assert!(line.starts_with("FAIL\t2\t"), "{line}");
 
     // SIGTERM: exits cleanly and promptly.
     nix::sys::signal::kill(
