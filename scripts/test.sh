@@ -20,5 +20,7 @@ fi
 step "Python reference model cross-check"
 cargo build -p tresor
 python3 tests/oracle/reference-check.py target/debug/tresor
+step "Postfix end-to-end (SMTP AUTH via tresor's auth socket, LMTP delivery)"
+tests/postfix/postfix-e2e.sh target/debug/tresor
 step "Dovecot 2.3 peer interop"
 tests/interop/dovecot-peer.sh target/debug/tresor

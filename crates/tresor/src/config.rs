@@ -245,9 +245,20 @@ impl Config {
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
         }
+        let sqlite = url
+            .strip_prefix("sqlite:")
+            .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p)));
+        let created = sqlite.as_ref().is_some_and(|p| !p.exists());
         let db = userdb::UserDb::connect(&url, self.userdb_options()?).await?;
-        if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite {
             db.create_schema().await?;
+            if created {
+                // A file we made holds password hashes: readable by its owner only. An
+                // existing file (shared with Dovecot's auth) keeps the mode the admin chose.
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot restrict {}", path.display()))?;
+            }
         }
         Ok(db)
     }

@@ -71,7 +71,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config: Arc::clone(&config),
     });
     info!(listen = ?config.lmtp.listen, "LMTP listening");
-    let lmtp_task = tokio::spawn(lmtp::listen(lmtp_addrs, options, handler, stop_rx));
+    let mut lmtp_task = tokio::spawn(lmtp::listen(lmtp_addrs, options, handler, stop_rx));
+    // A listener that cannot bind returns at once: fail the start instead of running deaf.
+    tokio::select! {
+        r = &mut lmtp_task => {
+            return match r {
+                Ok(Err(e)) => Err(anyhow::anyhow!(e).context("LMTP listener failed to start")),
+                Ok(Ok(())) => Err(anyhow::anyhow!("LMTP listener stopped at start")),
+                Err(e) => Err(anyhow::anyhow!(e).context("LMTP listener panicked")),
+            };
+        }
+        () = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
     notify_systemd("READY=1");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

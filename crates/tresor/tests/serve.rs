@@ -32,7 +32,8 @@ fn tresor(config: &std::path::Path, args: &[&str], stdin: &[u8]) -> std::process
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A command that fails early never reads its stdin: a broken pipe here is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
