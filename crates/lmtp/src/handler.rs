@@ -59,6 +59,8 @@ pub struct ListenOptions {
     pub session: SessionConfig,
     /// Mode of unix sockets (`0o660` by default; `0o666` lets anyone connect).
     pub unix_socket_mode: u32,
+    /// Owner (uid, gid) of unix sockets, e.g. Postfix's; unchanged when `None`.
+    pub unix_socket_owner: Option<(u32, u32)>,
 }
 
 impl ListenOptions {
@@ -67,6 +69,7 @@ impl ListenOptions {
         Self {
             session,
             unix_socket_mode: 0o660,
+            unix_socket_owner: None,
         }
     }
 }

@@ -30,6 +30,6 @@ mod trace;
 pub use address::split_detail;
 pub use event::{ApiMisuse, DeliveryOutcome, Envelope, Event, RcptId, RcptVerdict, Recipient};
 pub use handler::{Handler, ListenAddr, ListenOptions, PeerInfo};
-pub use listen::{listen, serve_connection, serve_connection_until};
+pub use listen::{Bound, bind, listen, serve_connection, serve_connection_until};
 pub use session::{Session, SessionConfig};
 pub use trace::{Timestamp, trace_headers, transaction_id};

@@ -100,6 +100,7 @@ where
 /// Accepts connections on every address in `addrs` and serves each with its own session,
 /// until `shutdown` becomes `true` (or its sender is dropped). Then it stops accepting,
 /// removes its unix sockets, lets every open session finish its transaction, and returns.
+/// The same as [`bind`] followed by [`Bound::serve`].
 pub async fn listen<H>(
     addrs: Vec<ListenAddr>,
     options: ListenOptions,
@@ -109,21 +110,52 @@ pub async fn listen<H>(
 where
     H: Handler + Send + Sync + 'static,
 {
+    bind(addrs, &options)
+        .await?
+        .serve(options, handler, shutdown)
+        .await
+}
+
+/// Binds every address (unix sockets get the configured mode and owner), so a server can bind
+/// while it is still privileged and serve after it has dropped privileges.
+pub async fn bind(addrs: Vec<ListenAddr>, options: &ListenOptions) -> io::Result<Bound> {
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
         listeners.push(match addr {
             ListenAddr::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr).await?),
-            ListenAddr::Unix(path) => bind_unix(path, options.unix_socket_mode)?,
+            ListenAddr::Unix(path) => {
+                bind_unix(path, options.unix_socket_mode, options.unix_socket_owner)?
+            }
         });
     }
-    let mut loops = JoinSet::new();
-    for listener in listeners {
-        let (config, handler, shutdown) =
-            (options.session.clone(), handler.clone(), shutdown.clone());
-        loops.spawn(accept_loop(listener, config, handler, shutdown));
+    Ok(Bound { listeners })
+}
+
+/// Listening sockets made by [`bind`].
+pub struct Bound {
+    listeners: Vec<Listener>,
+}
+
+impl Bound {
+    /// Serves every socket until `shutdown` (see [`listen`]).
+    pub async fn serve<H>(
+        self,
+        options: ListenOptions,
+        handler: Arc<H>,
+        shutdown: watch::Receiver<bool>,
+    ) -> io::Result<()>
+    where
+        H: Handler + Send + Sync + 'static,
+    {
+        let mut loops = JoinSet::new();
+        for listener in self.listeners {
+            let (config, handler, shutdown) =
+                (options.session.clone(), handler.clone(), shutdown.clone());
+            loops.spawn(accept_loop(listener, config, handler, shutdown));
+        }
+        while loops.join_next().await.is_some() {}
+        Ok(())
     }
-    while loops.join_next().await.is_some() {}
-    Ok(())
 }
 
 enum Listener {
@@ -180,7 +212,7 @@ async fn accept(listener: &Listener) -> io::Result<Accepted> {
 }
 
 /// Binds a unix socket at `path`, replacing a stale socket (never another kind of file).
-fn bind_unix(path: PathBuf, mode: u32) -> io::Result<Listener> {
+fn bind_unix(path: PathBuf, mode: u32, owner: Option<(u32, u32)>) -> io::Result<Listener> {
     match std::fs::symlink_metadata(&path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path)?,
         Ok(_) => {
@@ -192,6 +224,9 @@ fn bind_unix(path: PathBuf, mode: u32) -> io::Result<Listener> {
     }
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+    }
     Ok(Listener::Unix(listener, path))
 }
 

@@ -57,6 +57,12 @@ pub(crate) struct LmtpConfig {
     pub(crate) save_to_detail_mailbox: bool,
     /// Recipient delimiter for detail addresses. Default `+`.
     pub(crate) recipient_delimiter: char,
+    /// Permissions of LMTP unix sockets. Default `0o660`.
+    pub(crate) socket_mode: u32,
+    /// Owner uid of LMTP unix sockets (Postfix's); unchanged when absent.
+    pub(crate) socket_uid: Option<u32>,
+    /// Group gid of LMTP unix sockets (Postfix's); unchanged when absent.
+    pub(crate) socket_gid: Option<u32>,
 }
 
 impl Default for LmtpConfig {
@@ -66,6 +72,9 @@ impl Default for LmtpConfig {
             max_message_size: 50 * 1024 * 1024,
             save_to_detail_mailbox: false,
             recipient_delimiter: '+',
+            socket_mode: 0o660,
+            socket_uid: None,
+            socket_gid: None,
         }
     }
 }

@@ -56,33 +56,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         });
         auth_tasks.push(tokio::spawn(listener.serve(auth, stop_rx.clone())));
     }
-    drop_privileges(&config, &lmtp_addrs)?;
+    let hostname = config.server.hostname.clone().unwrap_or_else(hostname);
+    let mut session = lmtp::SessionConfig::new(hostname);
+    session.max_message_size = config.lmtp.max_message_size;
+    let mut options = ListenOptions::new(session);
+    options.unix_socket_mode = config.lmtp.socket_mode;
+    options.unix_socket_owner = config.lmtp.socket_uid.zip(config.lmtp.socket_gid);
+    // Bound while still root (a socket in Postfix's spool), served as the mail user.
+    let lmtp_sockets = lmtp::bind(lmtp_addrs, &options)
+        .await
+        .with_context(|| format!("[lmtp] listen: cannot listen on {:?}", config.lmtp.listen))?;
+    drop_privileges(&config)?;
     let users = db.list().await.map(|u| u.len()).unwrap_or(0);
     if users == 0 {
         info!("no users yet; add the first one with: tresor user add you@example.org");
     }
 
-    let hostname = config.server.hostname.clone().unwrap_or_else(hostname);
-    let mut session = lmtp::SessionConfig::new(hostname);
-    session.max_message_size = config.lmtp.max_message_size;
-    let options = ListenOptions::new(session);
     let handler = Arc::new(Delivery {
         db,
         config: Arc::clone(&config),
     });
     info!(listen = ?config.lmtp.listen, "LMTP listening");
-    let mut lmtp_task = tokio::spawn(lmtp::listen(lmtp_addrs, options, handler, stop_rx));
-    // A listener that cannot bind returns at once: fail the start instead of running deaf.
-    tokio::select! {
-        r = &mut lmtp_task => {
-            return match r {
-                Ok(Err(e)) => Err(anyhow::anyhow!(e).context("LMTP listener failed to start")),
-                Ok(Ok(())) => Err(anyhow::anyhow!("LMTP listener stopped at start")),
-                Err(e) => Err(anyhow::anyhow!(e).context("LMTP listener panicked")),
-            };
-        }
-        () = tokio::time::sleep(Duration::from_millis(300)) => {}
-    }
+    let lmtp_task = tokio::spawn(lmtp_sockets.serve(options, handler, stop_rx));
     notify_systemd("READY=1");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -266,20 +261,10 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Started as root, the server becomes the mail user for good once its sockets are known
-/// (ports below 1024 need root to bind, so then it stays root and says so).
-fn drop_privileges(config: &Config, addrs: &[ListenAddr]) -> anyhow::Result<()> {
+/// Started as root, the server becomes the mail user for good once its sockets are bound.
+fn drop_privileges(config: &Config) -> anyhow::Result<()> {
     use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
     if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let privileged = addrs
-        .iter()
-        .any(|a| matches!(a, ListenAddr::Tcp(s) if s.port() < 1024));
-    if privileged {
-        warn!(
-            "a listen port below 1024 keeps tresor running as root; prefer a unix socket or a port >= 1024"
-        );
         return Ok(());
     }
     let (uid, gid) = (config.mail.uid, config.mail.gid);

@@ -54,12 +54,21 @@ fn lmtp_delivery_and_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let port = free_port();
+    // A socket directory only root may write to, as Postfix's private/ is to the mail user:
+    // serve binds it before it drops privileges.
+    std::fs::create_dir(tmp.path().join("private")).unwrap();
+    std::fs::set_permissions(
+        tmp.path().join("private"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let config = tmp.path().join("tresor.toml");
     std::fs::write(
         &config,
         format!(
-            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n[auth]\nlisten = [\"{}\"]\n[server]\nhostname = \"mx.test\"\n[mail]\ncurve = \"prime256v1\"\n",
+            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\", \"{}\"]\n[auth]\nlisten = [\"{}\"]\n[server]\nhostname = \"mx.test\"\n[mail]\ncurve = \"prime256v1\"\n",
             tmp.path().join("data").display(),
+            tmp.path().join("private/lmtp").display(),
             tmp.path().join("auth").display()
         ),
     )
@@ -158,6 +167,15 @@ fn lmtp_delivery_and_sigterm() {
         let data = std::fs::read(e.unwrap().path()).unwrap();
         assert!(data.starts_with(b"CRYPTED\x03\x07\x02"));
     }
+
+    // The same server answers on its unix socket.
+    let unix = std::os::unix::net::UnixStream::connect(tmp.path().join("private/lmtp")).unwrap();
+    unix.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut ur = BufReader::new(unix.try_clone().unwrap());
+    assert!(reply(&mut ur).starts_with("220 mx.test"));
+    (&unix).write_all(b"QUIT\r\n").unwrap();
+    assert!(reply(&mut ur).starts_with("221"));
 
     // SMTP AUTH through the Dovecot-protocol socket, as Postfix asks it.
     use base64::Engine as _;
