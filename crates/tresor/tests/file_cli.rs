@@ -9,36 +9,21 @@
     clippy::panic
 )]
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/dovecot-2.3.19")
-}
+mod common;
+use common::{run, vectors};
+use sha2::{Digest as _, Sha256};
 
 fn manifest() -> Value {
     serde_json::from_slice(&std::fs::read(vectors().join("manifest.json")).unwrap()).unwrap()
 }
 
-fn tresor(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that fails early never reads its stdin: a broken pipe here is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
-}
-
 fn open(home: &Path, file: &Path, password: &str) -> Output {
-    tresor(
+    run(
         &[
             "file",
             "open",
@@ -225,7 +210,7 @@ fn sealed_files_open_again_and_keys_are_listed() {
     let password = "Folders & keys";
     for (mailbox, dir) in [("INBOX", "Maildir"), ("Entwürfe", "Maildir/.Entw&APw-rfe")] {
         for msg in [&b""[..], b"x", b"From: a\nSubject: s\n\nbody\n"] {
-            let out = tresor(&["file", "seal", "--home", h, "--mailbox", mailbox], msg);
+            let out = run(&["file", "seal", "--home", h, "--mailbox", mailbox], msg);
             assert!(
                 out.status.success(),
                 "{}",
@@ -250,23 +235,23 @@ fn sealed_files_open_again_and_keys_are_listed() {
             assert_eq!(back.stdout, msg);
         }
     }
-    let out = tresor(&["file", "seal", "--home", h, "--mailbox", "Nope"], b"x");
+    let out = run(&["file", "seal", "--home", h, "--mailbox", "Nope"], b"x");
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
-    let out = tresor(
+    let out = run(
         &["file", "seal", "--home", h, "--mailbox", "../../etc"],
         b"x",
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid mailbox name"));
 
-    let list = tresor(&["key", "list", "--home", h], b"");
+    let list = run(&["key", "list", "--home", h], b"");
     let text = String::from_utf8(list.stdout).unwrap();
     assert!(text.contains("62c670567e2492abc7da2d7af5b4bf0ee057e038052f2032d2fe0f8132743aac  secp521r1   yes     user"), "{text}");
     for name in ["INBOX", "Archive", "Lists.Dovecot", "Entwürfe"] {
         assert!(text.contains(&format!("folder {name}")), "{text}");
     }
 
-    let export = tresor(
+    let export = run(
         &["key", "export", "--home", h, "--password-stdin"],
         format!("{password}\n").as_bytes(),
     );
@@ -276,7 +261,7 @@ fn sealed_files_open_again_and_keys_are_listed() {
         5,
         "{text}"
     );
-    let wrong = tresor(
+    let wrong = run(
         &["key", "export", "--home", h, "--password-stdin"],
         b"nope\n",
     );
@@ -289,7 +274,7 @@ fn exported_keys_match_dovecots_export() {
     // Dovecot's own `cryptokey export` of the p256 user (keys/p256@example.org.txt).
     let dovecot = std::fs::read_to_string(vectors().join("keys/p256@example.org.txt")).unwrap();
     let home = vectors().join("vmail/example.org/p256");
-    let out = tresor(
+    let out = run(
         &[
             "key",
             "export",
@@ -332,7 +317,7 @@ fn generated_keys_seal_and_open_in_a_new_home() {
     std::fs::create_dir(&home).unwrap();
     let h = home.to_str().unwrap();
     let password = "pä55 'wörd' \"x\" ";
-    let out = tresor(
+    let out = run(
         &[
             "key",
             "generate",
@@ -350,18 +335,18 @@ fn generated_keys_seal_and_open_in_a_new_home() {
         String::from_utf8_lossy(&out.stderr)
     );
     let user_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let again = tresor(
+    let again = run(
         &["key", "generate", "--home", h, "--password-stdin"],
         b"x\n",
     );
     assert!(!again.status.success(), "a second user key needs --force");
-    let out = tresor(&["key", "generate", "--home", h, "--mailbox", "INBOX"], b"");
+    let out = run(&["key", "generate", "--home", h, "--mailbox", "INBOX"], b"");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let sealed = tresor(&["file", "seal", "--home", h], b"Subject: hi\n\nhello\n").stdout;
+    let sealed = run(&["file", "seal", "--home", h], b"Subject: hi\n\nhello\n").stdout;
     let file = home.join("Maildir/new/1.M1P1.t,S=19");
     std::fs::write(&file, sealed).unwrap();
     assert_eq!(
@@ -373,7 +358,7 @@ fn generated_keys_seal_and_open_in_a_new_home() {
         Some(3),
         "trailing space matters"
     );
-    let list = String::from_utf8(tresor(&["key", "list", "--home", h], b"").stdout).unwrap();
+    let list = String::from_utf8(run(&["key", "list", "--home", h], b"").stdout).unwrap();
     assert!(
         list.contains(&user_id) && list.contains("prime256v1") && list.contains("folder INBOX"),
         "{list}"

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+mod common;
+use common::run;
 use sha2::{Digest as _, Sha256};
 
 struct Env {
@@ -56,18 +59,6 @@ impl Env {
     fn home(&self, local: &str, domain: &str) -> PathBuf {
         self.root.join("data/vmail").join(domain).join(local)
     }
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
 }
 
 fn ok(out: &Output) -> String {
