@@ -15,8 +15,10 @@
 pub mod account;
 pub mod flags;
 pub mod folder;
+pub mod mailbox;
 pub mod maildir;
 pub mod mailstore;
+pub mod modseq;
 pub mod mutf7;
 pub mod subscriptions;
 pub mod uidlist;
