@@ -14,6 +14,7 @@
 
 mod aes;
 mod digest;
+mod ecdh;
 mod error;
 mod file;
 mod key;

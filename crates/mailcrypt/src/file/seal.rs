@@ -10,7 +10,7 @@ use super::gcm::{self, Gcm};
 use super::{FLAG_AEAD, KEY_MATERIAL_LEN, KEY_TYPE_EC, MAGIC, OID_AES_256_GCM, split_key_material};
 use crate::digest::{HashAlg, pbkdf2_key_iv};
 use crate::keystring::random;
-use crate::{KeyError, PrivateKey, PublicKey, aes};
+use crate::{KeyError, PublicKey, aes};
 
 /// Seals `plaintext` to `recipient` in one call.
 pub fn seal(plaintext: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, KeyError> {
@@ -18,8 +18,7 @@ pub fn seal(plaintext: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, KeyError
         return Ok(Vec::new());
     }
     let km = Zeroizing::new(random::<KEY_MATERIAL_LEN>());
-    let eph = PrivateKey::generate(recipient.curve());
-    let mut out = header(recipient, &km, &eph)?;
+    let mut out = header(recipient, &km)?;
     let (key, iv, aad) = split_key_material(km.as_slice()).ok_or(KeyError::InvalidKey)?;
     gcm::seal(key, iv, aad, plaintext, &mut out).map_err(|_| {
         KeyError::Unsupported("message longer than one AES-GCM message allows (64 GiB)".into())
@@ -59,8 +58,7 @@ impl<W: Write> Sealer<W> {
 
     fn start(&mut self) -> io::Result<Gcm> {
         let km = Zeroizing::new(random::<KEY_MATERIAL_LEN>());
-        let eph = PrivateKey::generate(self.recipient.curve());
-        let header = header(&self.recipient, &km, &eph).map_err(io::Error::other)?;
+        let header = header(&self.recipient, &km).map_err(io::Error::other)?;
         self.out.write_all(&header)?;
         let (key, iv, aad) = split_key_material(km.as_slice())
             .ok_or_else(|| io::Error::other("key material length"))?;
@@ -95,16 +93,14 @@ impl<W: Write> Write for Sealer<W> {
     }
 }
 
-/// The v2 header for key material `km`, wrapped for `recipient` with ephemeral key `eph`
+/// The v2 header for key material `km`, wrapped for `recipient` with a fresh ephemeral key
 /// (SPEC §2.1, §2.5, §2.6).
 pub(crate) fn header(
     recipient: &PublicKey,
     km: &[u8; KEY_MATERIAL_LEN],
-    eph: &PrivateKey,
 ) -> Result<Vec<u8>, KeyError> {
     let hash = HashAlg::Sha256;
-    let r = eph.public_key().to_sec1(false);
-    let secret = eph.ecdh(recipient)?;
+    let (r, secret) = crate::ecdh::ephemeral(recipient)?;
     let kiv = pbkdf2_key_iv(hash, &secret, &r, ROUNDS);
     let wrapped = aes::cbc256_encrypt(&kiv.key, &kiv.iv, km);
     let kd_hash = hash.key_data_hash(km);
