@@ -13,8 +13,8 @@ use crate::attributes::{AttributeFile, AttributeMap, AttributesError};
 
 /// The attribute file of one user, with the GUID of the user's INBOX (user keys live there).
 pub struct KeyStore {
-    file: AttributeFile,
-    inbox: String,
+    pub(crate) file: AttributeFile,
+    pub(crate) inbox: String,
 }
 
 /// Which key a [`KeyEntry`] is.
@@ -239,8 +239,8 @@ impl KeyStore {
 
 /// A read-only snapshot of a user's key records.
 pub struct Keys {
-    map: AttributeMap,
-    inbox: String,
+    pub(crate) map: AttributeMap,
+    pub(crate) inbox: String,
 }
 
 impl Keys {
@@ -352,6 +352,13 @@ impl Keys {
         if !any {
             return Err(KeysError::NoUserKey);
         }
+        if keys.is_empty()
+            && let Some(pw) = password
+        {
+            // A password change interrupted after the login hash switched: the new password
+            // opens the staged wraps (see `wraps`).
+            keys = self.unlock_staged(pw);
+        }
         if keys.is_empty() {
             return Err(if needed_password {
                 KeysError::PasswordRequired
@@ -410,7 +417,7 @@ impl Keys {
 
 /// Every record under `prefix` (the user's `privkeys/`), parsed; a damaged one is an error
 /// naming its id.
-fn user_key_strings(
+pub(crate) fn user_key_strings(
     map: &AttributeMap,
     prefix: &str,
 ) -> Result<Vec<(Vec<u8>, PrivateKeyString)>, KeysError> {
@@ -433,18 +440,18 @@ fn user_key_strings(
         .collect()
 }
 
-fn key_err(id: &KeyId, source: KeyError) -> KeysError {
+pub(crate) fn key_err(id: &KeyId, source: KeyError) -> KeysError {
     KeysError::Key {
         id: id.to_string(),
         source: Box::new(source),
     }
 }
 
-fn user_prefix(inbox: &str) -> String {
+pub(crate) fn user_prefix(inbox: &str) -> String {
     format!("{inbox}/{USER_CRYPT_PREFIX}")
 }
 
-fn folder_prefix(guid: &str) -> String {
+pub(crate) fn folder_prefix(guid: &str) -> String {
     format!("{}/{BOX_CRYPT_PREFIX}", guid.to_ascii_lowercase())
 }
 

@@ -12,5 +12,7 @@
 
 pub mod attributes;
 pub mod keystore;
+pub mod rotation;
+pub mod wraps;
 
 pub use keystore::{KeyEntry, KeyStore, Keys, KeysError, Owner, UnlockedUser};
