@@ -1,10 +1,12 @@
 //! One place that maps errors to exit codes, so scripts can tell failures apart.
 
 use keys::KeysError;
+use lifecycle::LifecycleError;
 use mailcrypt::OpenError;
 use store::account::AccountError;
 use store::maildir::DeliverError;
 
+use crate::cli::lifecycle::VerifyFailed;
 use crate::context::UnknownUser;
 
 /// Exit codes (documented in the README).
@@ -14,6 +16,7 @@ const NO_KEY: u8 = 4;
 const TAMPERED: u8 = 5;
 const TRUNCATED: u8 = 6;
 const NOT_MAIL_CRYPT: u8 = 7;
+const VERIFY_FAILED: u8 = 8;
 /// sysexits.h codes, as dovecot-lda uses them for delivery.
 const EX_NOUSER: u8 = 67;
 const EX_TEMPFAIL: u8 = 75;
@@ -32,6 +35,12 @@ pub(crate) fn code(e: &anyhow::Error) -> u8 {
             if let Some(d) = cause.downcast_ref::<DeliverError>() {
                 return Some(deliver(d));
             }
+            if cause.downcast_ref::<VerifyFailed>().is_some() {
+                return Some(VERIFY_FAILED);
+            }
+            if let Some(l) = cause.downcast_ref::<LifecycleError>() {
+                return Some(lifecycle(l));
+            }
             if let Some(k) = cause.downcast_ref::<KeysError>() {
                 return Some(keys(k));
             }
@@ -46,6 +55,20 @@ fn account(e: &AccountError) -> u8 {
         AccountError::Keys(k) => keys(k),
         AccountError::Open(o) => open(o),
         AccountError::NoUserKey => EX_TEMPFAIL,
+        _ => OTHER,
+    }
+}
+
+fn lifecycle(e: &LifecycleError) -> u8 {
+    match e {
+        LifecycleError::WrongPassword
+        | LifecycleError::WrongRecoveryCode
+        | LifecycleError::RecoveryCodeRequired
+        | LifecycleError::KeysDoNotOpen { .. } => WRONG_PASSWORD,
+        LifecycleError::Keys(k) => keys(k),
+        LifecycleError::Account(a) => account(a),
+        LifecycleError::Message { source, .. } => account(source),
+        LifecycleError::Open(o) => open(o),
         _ => OTHER,
     }
 }

@@ -63,6 +63,31 @@ pub(crate) enum KeyCommand {
         /// The user.
         email: String,
     },
+    /// Make a recovery code (printed once on stdout) that can reset the password
+    /// (`tresor user reset`). Needs the password.
+    Recovery {
+        /// The user.
+        email: String,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove keys that no message and no folder key needs (or only the keys given; refused if
+    /// any of them is needed).
+    Prune {
+        /// The user.
+        email: String,
+        /// Key ids to remove; default: every unneeded key.
+        ids: Vec<String>,
+    },
+    /// New user and folder keys, every message re-sealed, old keys retired; resumable.
+    Rotate {
+        /// The user.
+        email: String,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 pub(crate) fn run(ctx: &mut Ctx, cmd: KeyCommand) -> anyhow::Result<()> {
@@ -99,6 +124,15 @@ pub(crate) fn run(ctx: &mut Ctx, cmd: KeyCommand) -> anyhow::Result<()> {
                 generate(&home, password, &curve, force, mailbox.as_deref())
             })
         }
+        KeyCommand::Recovery {
+            email,
+            password_stdin,
+        } => crate::cli::lifecycle::recovery(ctx, &email, password_stdin),
+        KeyCommand::Prune { email, ids } => crate::cli::lifecycle::prune(ctx, &email, &ids),
+        KeyCommand::Rotate {
+            email,
+            password_stdin,
+        } => crate::cli::lifecycle::rotate(ctx, &email, password_stdin),
         KeyCommand::Password { email } => {
             let old = secret::read_line("old password")?;
             let new = secret::read_line("new password")?;

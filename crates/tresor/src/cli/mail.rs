@@ -68,11 +68,48 @@ pub(crate) enum MailboxCommand {
         /// The mailbox name (UTF-8; `.` separates hierarchy levels).
         name: String,
     },
+    /// Open every message of every folder; list those that do not open, and why.
+    Verify {
+        /// The address.
+        email: String,
+        /// Read the user's password from standard input and decrypt every message (otherwise
+        /// only headers and keys are checked).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Seal every plaintext message in place and set crypt=2 (resumable).
+    Encrypt {
+        /// The address.
+        email: String,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Replace every sealed message by its plaintext in place and set crypt=0 (resumable).
+    Decrypt {
+        /// The address.
+        email: String,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 pub(crate) fn mailbox(ctx: &mut Ctx, cmd: MailboxCommand) -> anyhow::Result<()> {
     let email = match cmd {
         MailboxCommand::List { email } => email,
+        MailboxCommand::Verify {
+            email,
+            password_stdin,
+        } => return crate::cli::lifecycle::verify(ctx, &email, password_stdin),
+        MailboxCommand::Encrypt {
+            email,
+            password_stdin,
+        } => return crate::cli::lifecycle::encrypt(ctx, &email, password_stdin),
+        MailboxCommand::Decrypt {
+            email,
+            password_stdin,
+        } => return crate::cli::lifecycle::decrypt(ctx, &email, password_stdin),
         MailboxCommand::Create { email, name } => {
             let user = ctx.user(&email)?;
             let account = ctx.account(&user)?;

@@ -3,5 +3,6 @@
 
 pub(crate) mod file;
 pub(crate) mod key;
+pub(crate) mod lifecycle;
 pub(crate) mod mail;
 pub(crate) mod user;

@@ -37,6 +37,21 @@ pub(crate) enum UserCommand {
         /// The address.
         email: String,
     },
+    /// Change the login password and re-wrap the user's keys with it, as one crash-safe
+    /// operation ("OLD\nNEW\n" on stdin, or prompted on a terminal).
+    Passwd {
+        /// The address.
+        email: String,
+    },
+    /// Set a new password without the old one, with a recovery code ("CODE\nNEW\n" on
+    /// stdin); the code is used up.
+    Reset {
+        /// The address.
+        email: String,
+        /// Read the recovery code, then the new password, from standard input.
+        #[arg(long)]
+        recovery_code_stdin: bool,
+    },
     /// Delete a user's row; with --purge also the home and all mail.
     Del {
         /// The address.
@@ -64,6 +79,11 @@ pub(crate) fn run(ctx: &mut Ctx, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Show { email } => show(ctx, &email),
         UserCommand::Del { email, purge } => del(ctx, &email, purge),
+        UserCommand::Passwd { email } => crate::cli::lifecycle::passwd(ctx, &email),
+        UserCommand::Reset {
+            email,
+            recovery_code_stdin,
+        } => crate::cli::lifecycle::reset(ctx, &email, recovery_code_stdin),
     }
 }
 
