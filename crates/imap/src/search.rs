@@ -1,0 +1,413 @@
+//! SEARCH and UID SEARCH (RFC 3501 §6.4.4, CONDSTORE's MODSEQ key) and SORT (RFC 5256).
+//! Message content is read (and decrypted) only when a key needs it.
+
+use std::time::UNIX_EPOCH;
+
+use imap_codec::imap_types::core::Charset;
+use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
+use imap_codec::imap_types::search::SearchKey;
+use store::flags::SystemFlag;
+use store::mailbox::MessageInfo;
+
+use crate::backend::MailError;
+use crate::selected::set_contains;
+use crate::session::Session;
+use crate::{mime, wire};
+
+/// One message under evaluation, its content loaded on first need.
+struct Candidate<'a> {
+    index: usize,
+    msg: &'a MessageInfo,
+    content: Option<Vec<u8>>,
+}
+
+impl Session {
+    pub(crate) fn search(
+        &mut self,
+        tag: &str,
+        charset: Option<&Charset<'_>>,
+        criteria: &[SearchKey<'_>],
+        uid: bool,
+    ) {
+        if let Some(c) = charset
+            && !is_known_charset(c)
+        {
+            return self.line(&format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."));
+        }
+        let matched = match self.matching(criteria) {
+            Ok(m) => m,
+            Err(e) => return self.fail(tag, &e),
+        };
+        let with_modseq = criteria.iter().any(has_modseq);
+        let (ids, max_modseq) = self.ids(&matched, uid);
+        let mut line = String::from("* SEARCH");
+        for id in &ids {
+            line.push_str(&format!(" {id}"));
+        }
+        if with_modseq && !ids.is_empty() {
+            line.push_str(&format!(" (MODSEQ {max_modseq})"));
+        }
+        self.line(&line);
+        if uid {
+            self.refresh(true);
+        }
+        self.ok(tag, "Search completed.");
+    }
+
+    pub(crate) fn sort(
+        &mut self,
+        tag: &str,
+        keys: &[SortCriterion],
+        charset: &Charset<'_>,
+        criteria: &[SearchKey<'_>],
+        uid: bool,
+    ) {
+        if !is_known_charset(charset) {
+            return self.line(&format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."));
+        }
+        let matched = match self.matching(criteria) {
+            Ok(m) => m,
+            Err(e) => return self.fail(tag, &e),
+        };
+        let needs_content = keys
+            .iter()
+            .any(|k| !matches!(k.key, SortKey::Arrival | SortKey::Size));
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let name = sel.name.clone();
+        let mut rows: Vec<(usize, Vec<SortValue>)> = Vec::new();
+        for &i in &matched {
+            let Some(msg) = sel.messages.get(i) else { continue };
+            let content = if needs_content {
+                self.mail_op(|m| m.read(&name, msg.uid))
+                    .map(|c| mime::wire(&c))
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let values = keys.iter().map(|k| sort_value(&k.key, msg, &content)).collect();
+            rows.push((i, values));
+        }
+        rows.sort_by(|(ia, a), (ib, b)| {
+            for (k, (x, y)) in keys.iter().zip(a.iter().zip(b.iter())) {
+                let ord = x.cmp(y);
+                let ord = if k.reverse { ord.reverse() } else { ord };
+                if ord.is_ne() {
+                    return ord;
+                }
+            }
+            ia.cmp(ib)
+        });
+        let indices: Vec<usize> = rows.into_iter().map(|(i, _)| i).collect();
+        let (ids, _) = self.ids(&indices, uid);
+        let mut line = String::from("* SORT");
+        for id in ids {
+            line.push_str(&format!(" {id}"));
+        }
+        self.line(&line);
+        if uid {
+            self.refresh(true);
+        }
+        self.ok(tag, "Sort completed.");
+    }
+
+    /// Sequence numbers or UIDs of `indices`, and the highest mod-sequence among them.
+    fn ids(&self, indices: &[usize], uid: bool) -> (Vec<u32>, u64) {
+        let Some(sel) = self.selected.as_ref() else {
+            return (Vec::new(), 0);
+        };
+        let mut max = 0;
+        let ids = indices
+            .iter()
+            .filter_map(|&i| {
+                let m = sel.messages.get(i)?;
+                max = max.max(m.modseq);
+                Some(if uid {
+                    m.uid
+                } else {
+                    u32::try_from(i + 1).unwrap_or(u32::MAX)
+                })
+            })
+            .collect();
+        (ids, max)
+    }
+
+    /// Indices of the messages matching every key of `criteria`.
+    fn matching(&self, criteria: &[SearchKey<'_>]) -> Result<Vec<usize>, MailError> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (index, msg) in sel.messages.iter().enumerate() {
+            let mut c = Candidate {
+                index,
+                msg,
+                content: None,
+            };
+            let mut all = true;
+            for key in criteria {
+                if !self.eval(key, &mut c)? {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                out.push(index);
+            }
+        }
+        Ok(out)
+    }
+
+    fn content<'c>(&self, c: &'c mut Candidate<'_>) -> Result<&'c [u8], MailError> {
+        if c.content.is_none() {
+            let name = self
+                .selected
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            let stored = match self.mail_op(|m| m.read(&name, c.msg.uid)) {
+                Ok(s) => s,
+                Err(MailError::Expunged) => Default::default(),
+                Err(e) => return Err(e),
+            };
+            c.content = Some(mime::wire(&stored));
+        }
+        Ok(c.content.as_deref().unwrap_or_default())
+    }
+
+    fn eval(&self, key: &SearchKey<'_>, c: &mut Candidate<'_>) -> Result<bool, MailError> {
+        let flags = &c.msg.flags;
+        let header_has = |s: &Self, c: &mut Candidate<'_>, name: &str, value: &[u8]| {
+            let content = s.content(c)?;
+            Ok::<_, MailError>(
+                mime::header_values(content, name)
+                    .iter()
+                    .any(|v| mime::contains(v, value)),
+            )
+        };
+        Ok(match key {
+            SearchKey::And(keys) => {
+                for k in keys.as_ref() {
+                    if !self.eval(k, c)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            SearchKey::Or(a, b) => self.eval(a, c)? || self.eval(b, c)?,
+            SearchKey::Not(k) => !self.eval(k, c)?,
+            SearchKey::All | SearchKey::Old => true,
+            SearchKey::New | SearchKey::Recent => false,
+            SearchKey::SequenceSet(set) => {
+                let count = self
+                    .selected
+                    .as_ref()
+                    .map_or(0, |s| u32::try_from(s.messages.len()).unwrap_or(u32::MAX));
+                set_contains(set, u32::try_from(c.index + 1).unwrap_or(u32::MAX), count)
+            }
+            SearchKey::Uid(set) => {
+                let largest = self
+                    .selected
+                    .as_ref()
+                    .and_then(|s| s.messages.last())
+                    .map_or(0, |m| m.uid);
+                set_contains(set, c.msg.uid, largest)
+            }
+            SearchKey::Answered => flags.contains(SystemFlag::Answered),
+            SearchKey::Deleted => flags.contains(SystemFlag::Deleted),
+            SearchKey::Draft => flags.contains(SystemFlag::Draft),
+            SearchKey::Flagged => flags.contains(SystemFlag::Flagged),
+            SearchKey::Seen => flags.contains(SystemFlag::Seen),
+            SearchKey::Unanswered => !flags.contains(SystemFlag::Answered),
+            SearchKey::Undeleted => !flags.contains(SystemFlag::Deleted),
+            SearchKey::Undraft => !flags.contains(SystemFlag::Draft),
+            SearchKey::Unflagged => !flags.contains(SystemFlag::Flagged),
+            SearchKey::Unseen => !flags.contains(SystemFlag::Seen),
+            SearchKey::Keyword(k) => flags.has_keyword(k.inner()),
+            SearchKey::Unkeyword(k) => !flags.has_keyword(k.inner()),
+            SearchKey::Larger(n) => self.size(c)? > u64::from(*n),
+            SearchKey::Smaller(n) => self.size(c)? < u64::from(*n),
+            SearchKey::Before(d) => internal_day(c.msg) < day_of(d),
+            SearchKey::On(d) => internal_day(c.msg) == day_of(d),
+            SearchKey::Since(d) => internal_day(c.msg) >= day_of(d),
+            SearchKey::SentBefore(d) => self.sent_day(c)?.is_some_and(|x| x < day_of(d)),
+            SearchKey::SentOn(d) => self.sent_day(c)?.is_some_and(|x| x == day_of(d)),
+            SearchKey::SentSince(d) => self.sent_day(c)?.is_some_and(|x| x >= day_of(d)),
+            SearchKey::Bcc(v) => header_has(self, c, "Bcc", v.as_ref())?,
+            SearchKey::Cc(v) => header_has(self, c, "Cc", v.as_ref())?,
+            SearchKey::From(v) => header_has(self, c, "From", v.as_ref())?,
+            SearchKey::To(v) => header_has(self, c, "To", v.as_ref())?,
+            SearchKey::Subject(v) => header_has(self, c, "Subject", v.as_ref())?,
+            SearchKey::Header(name, v) => {
+                let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+                let content = self.content(c)?;
+                let values = mime::header_values(content, &name);
+                !values.is_empty() && values.iter().any(|x| mime::contains(x, v.as_ref()))
+            }
+            SearchKey::Body(v) => mime::contains(mime::text(self.content(c)?), v.as_ref()),
+            SearchKey::Text(v) => mime::contains(self.content(c)?, v.as_ref()),
+            SearchKey::ModSequence { modseq, .. } => c.msg.modseq >= *modseq,
+        })
+    }
+
+    fn size(&self, c: &mut Candidate<'_>) -> Result<u64, MailError> {
+        match c.msg.vsize {
+            Some(v) => Ok(v),
+            None => Ok(self.content(c)?.len() as u64),
+        }
+    }
+
+    fn sent_day(&self, c: &mut Candidate<'_>) -> Result<Option<i64>, MailError> {
+        let content = self.content(c)?;
+        Ok(mime::header_values(content, "Date")
+            .first()
+            .and_then(|d| parse_date(d)))
+    }
+}
+
+fn has_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(has_modseq),
+        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
+        SearchKey::Not(k) => has_modseq(k),
+        _ => false,
+    }
+}
+
+fn is_known_charset(c: &Charset<'_>) -> bool {
+    let name = c.as_ref();
+    ["UTF-8", "US-ASCII", "UTF8"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Days since 1970-01-01 of the internal date (UTC).
+fn internal_day(m: &MessageInfo) -> i64 {
+    m.internal_date
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs() / 86_400).unwrap_or(0))
+}
+
+/// Days since 1970-01-01 of a search date (its Debug form is `YYYY-MM-DD`).
+fn day_of(date: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
+    let text = format!("{date:?}");
+    let mut parts = text.split('-').map(|p| p.parse::<i64>().unwrap_or(1));
+    let (y, m, d) = (
+        parts.next().unwrap_or(1970),
+        parts.next().unwrap_or(1),
+        parts.next().unwrap_or(1),
+    );
+    wire::days_from_civil(
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// The day of an RFC 5322 date (`Tue, 1 Jul 2003 10:52:37 +0200`), zone ignored.
+fn parse_date(value: &[u8]) -> Option<i64> {
+    let text = String::from_utf8_lossy(value);
+    let text = text.split_once(',').map_or(text.as_ref(), |(_, r)| r);
+    let mut words = text.split_whitespace();
+    let day: u32 = words.next()?.parse().ok()?;
+    let month = words.next()?.to_ascii_lowercase();
+    let month = MONTHS.iter().position(|m| month.starts_with(m))? as u32 + 1;
+    let mut year: i64 = words.next()?.parse().ok()?;
+    if year < 50 {
+        year += 2000;
+    } else if year < 1000 {
+        year += 1900;
+    }
+    Some(wire::days_from_civil(year, month, day))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Number(i64),
+    Text(String),
+}
+
+fn sort_value(key: &SortKey, msg: &MessageInfo, content: &[u8]) -> SortValue {
+    let first = |name: &str| {
+        mime::header_values(content, name)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    };
+    match key {
+        SortKey::Arrival => SortValue::Number(
+            msg.internal_date
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+        ),
+        SortKey::Size => SortValue::Number(i64::try_from(msg.vsize.unwrap_or(content.len() as u64)).unwrap_or(0)),
+        SortKey::Date => {
+            let day = parse_date(&first("Date"));
+            SortValue::Number(day.unwrap_or_else(|| internal_day(msg)))
+        }
+        SortKey::Subject => SortValue::Text(base_subject(&first("Subject"))),
+        SortKey::From | SortKey::DisplayFrom => SortValue::Text(mailbox_part(&first("From"))),
+        SortKey::To | SortKey::DisplayTo => SortValue::Text(mailbox_part(&first("To"))),
+        SortKey::Cc => SortValue::Text(mailbox_part(&first("Cc"))),
+    }
+}
+
+/// RFC 5256 base subject, simplified: leading `Re:`/`Fwd:`/`Fw:` and `[...]` removed,
+/// trailing `(fwd)` removed, lower case.
+fn base_subject(value: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(value).trim().to_ascii_lowercase();
+    loop {
+        let before = s.len();
+        for prefix in ["re:", "fwd:", "fw:"] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                s = rest.trim_start().to_string();
+            }
+        }
+        if s.starts_with('[')
+            && let Some(end) = s.find(']')
+        {
+            s = s.get(end + 1..).unwrap_or_default().trim_start().to_string();
+        }
+        if let Some(rest) = s.strip_suffix("(fwd)") {
+            s = rest.trim_end().to_string();
+        }
+        if s.len() == before {
+            return s;
+        }
+    }
+}
+
+/// The local part of the first address (`Name <local@domain>` → `local`), lower case.
+fn mailbox_part(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let addr = match (text.find('<'), text.find('>')) {
+        (Some(a), Some(b)) if a < b => text.get(a + 1..b).unwrap_or_default(),
+        _ => text.split(',').next().unwrap_or_default(),
+    };
+    addr.split('@')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5256_base_subject_and_dates() {
+        assert_eq!(base_subject(b"Re: [list] Fwd: Hello"), "hello");
+        assert_eq!(mailbox_part(b"Alice <Alice@x.org>"), "alice");
+        assert_eq!(
+            parse_date(b"Tue, 1 Jul 2003 10:52:37 +0200"),
+            Some(wire::days_from_civil(2003, 7, 1))
+        );
+    }
+}
