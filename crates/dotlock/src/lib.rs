@@ -24,6 +24,17 @@ use std::time::Duration;
 
 pub use error::DotlockError;
 
+/// What [`LockedFile::change`] does with the file once the lock is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Leave the file as it is.
+    Keep,
+    /// Append these bytes to the existing file, in place.
+    Append(Vec<u8>),
+    /// Replace the whole file with these bytes (atomically, by rename).
+    Replace(Vec<u8>),
+}
+
 use error::io_error;
 use lock::{DotLock, parent_dir};
 
@@ -141,6 +152,51 @@ impl LockedFile {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_error("syncing directory", dir, e))?;
+        Ok(out)
+    }
+
+    /// Like [`update`](Self::update), but `change` may also ask to append to the file in
+    /// place ([`Change::Append`]): the bytes go to the end of the existing file, which is then
+    /// fdatasynced, all while the lock is held. This is how Dovecot adds records to a
+    /// `dovecot-uidlist` without rewriting it; a reader that meets a half-written last line
+    /// (a crash mid-append) must ignore it, as Dovecot's line reader does. Appending to a
+    /// file that does not exist is an error: ask for [`Change::Replace`] then.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](Self::update).
+    pub fn change<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: FnOnce(Option<&[u8]>) -> Result<(Change, T), E>,
+        E: From<DotlockError>,
+    {
+        let lock = DotLock::acquire(&self.path, &self.lock_path, &self.options)?;
+        let current = read_current(&self.path)?;
+        let (todo, out) = change(current.as_ref().map(|(data, _)| data.as_slice()))?;
+        match todo {
+            Change::Keep => lock.release()?,
+            Change::Append(bytes) => {
+                let appended = fs::OpenOptions::new()
+                    .append(true)
+                    .open(&self.path)
+                    .and_then(|mut f| {
+                        f.write_all(&bytes)?;
+                        f.sync_data()
+                    })
+                    .map_err(|e| io_error("appending to", &self.path, e));
+                let released = lock.release();
+                appended?;
+                released?;
+            }
+            Change::Replace(new) => {
+                self.write_locked(&lock, &new, current.as_ref().map(|(_, meta)| meta))?;
+                lock.replace(&self.path)?;
+                let dir = parent_dir(&self.path);
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| io_error("syncing directory", dir, e))?;
+            }
+        }
         Ok(out)
     }
 

@@ -357,3 +357,65 @@ fn bare_file_name_locks_in_current_directory() {
     assert_eq!(parent_dir(Path::new("f")), Path::new("."));
     assert_eq!(parent_dir(Path::new("/d/f")), Path::new("/d"));
 }
+
+/// In-place appends from many threads: every line arrives whole, none is lost, no lock or
+/// temp file is left, and the file keeps its inode (no rewrite happened).
+#[test]
+fn change_appends_in_place_under_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list");
+    fs::write(&path, b"header\n").unwrap();
+    let inode = fs::metadata(&path).unwrap().ino();
+    let barrier = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let file = LockedFile::with_options(&path, fast_options());
+                barrier.wait();
+                for i in 0..25 {
+                    file.change(|current| {
+                        assert!(current.unwrap().ends_with(b"\n"));
+                        Ok::<_, DotlockError>((Change::Append(format!("{t}-{i}\n").into()), ()))
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let data = fs::read_to_string(&path).unwrap();
+    assert_eq!(data.lines().count(), 101);
+    for t in 0..4 {
+        for i in 0..25 {
+            assert!(data.lines().any(|l| l == format!("{t}-{i}")), "{t}-{i}");
+        }
+    }
+    assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+    assert!(leftovers(dir.path(), &["list"]).is_empty());
+}
+
+/// `Keep` leaves the file alone and releases the lock; `Replace` rewrites it; appending to a
+/// missing file is an error that leaves no lock behind.
+#[test]
+fn change_keep_replace_and_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list");
+    let file = LockedFile::with_options(&path, fast_options());
+    let err = file.change(|current| {
+        assert!(current.is_none());
+        Ok::<_, DotlockError>((Change::Append(b"x\n".to_vec()), ()))
+    });
+    assert!(matches!(err, Err(DotlockError::Io { .. })), "{err:?}");
+    assert!(!path.exists());
+    assert!(leftovers(dir.path(), &[]).is_empty());
+    file.change(|_| Ok::<_, DotlockError>((Change::Replace(b"a\n".to_vec()), ())))
+        .unwrap();
+    file.change(|_| Ok::<_, DotlockError>((Change::Keep, ())))
+        .unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"a\n");
+    assert!(leftovers(dir.path(), &["list"]).is_empty());
+}

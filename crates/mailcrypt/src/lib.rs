@@ -17,6 +17,7 @@ mod digest;
 mod ecdh;
 mod error;
 mod file;
+pub mod index;
 mod key;
 mod keystring;
 mod mpi;
@@ -27,6 +28,7 @@ pub use digest::HashAlg;
 pub use error::{KeyError, OpenError};
 pub use file::{
     FileKey, Integrity, MAGIC, Plaintext, Recipient, SealedFile, Sealer, is_sealed, open, seal,
+    seal_keyed,
 };
 pub use key::{Curve, KeyId, PrivateKey, PublicKey};
 pub use keystring::{PrivateKeyString, Wrap, WrapWith};

@@ -161,7 +161,8 @@ pub fn scan(folder: &Folder) -> Result<Snapshot, MailboxError> {
     }
     Ok(Snapshot {
         uid_validity: list.uid_validity,
-        next_uid: list.next_uid,
+        // The header's N can lag behind appended records (Dovecot and tresor append).
+        next_uid: list.next_uid_for_append().unwrap_or(u32::MAX),
         highest_modseq: seqs.highest,
         messages,
         keywords: keywords.iter().map(|(_, n)| n.to_string()).collect(),

@@ -14,11 +14,11 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dotlock::{DotlockError, LockedFile};
+use dotlock::{Change, DotlockError, LockedFile};
 use mailcrypt::PublicKey;
 
 use crate::folder::Folder;
-use crate::uidlist::{Ext, Record, UIDLIST_NAME, Uidlist, UidlistError, basename};
+use crate::uidlist::{Ext, Record, UIDLIST_NAME, Uidlist, UidlistError, Version, basename};
 
 /// What to do with the message bytes on their way to disk.
 #[derive(Clone, Copy)]
@@ -311,32 +311,37 @@ fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, D
     let mut options = dotlock::Options::default();
     options.stale_timeout = std::time::Duration::from_secs(120);
     let locked = LockedFile::with_options(folder.dir.join(UIDLIST_NAME), options);
-    locked.update(|current| {
-        let mut list = match current {
-            Some(data) => {
-                Uidlist::parse(data).map_err(|e| e.in_file(&folder.dir.join(UIDLIST_NAME)))?
-            }
-            None => return Err(DeliverError::Uidlist(UidlistError::missing(&folder.dir))),
+    locked.change(|current| {
+        let Some(data) = current else {
+            return Err(DeliverError::Uidlist(UidlistError::missing(&folder.dir)));
         };
-        let uid = list
-            .next_uid_for_append()
-            .ok_or_else(|| DeliverError::UidsExhausted(folder.name.clone()))?;
+        let in_file = |e: UidlistError| e.in_file(&folder.dir.join(UIDLIST_NAME));
+        let (version, next) = Uidlist::next_uid_of(data).map_err(in_file)?;
+        let uid = next.ok_or_else(|| DeliverError::UidsExhausted(folder.name.clone()))?;
         std::fs::rename(tmp, new).map_err(|e| io_err("moving into new/", new, e))?;
         let new_dir = folder.dir.join("new");
         File::open(&new_dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_err("syncing", &new_dir, e))?;
         let guid = name.split(',').next().unwrap_or(name).to_string();
-        list.records.push(Record {
+        let record = Record {
             uid,
             ext: vec![Ext {
                 key: 'G',
                 value: guid,
             }],
             filename: name.to_string(),
-        });
+        };
+        // Dovecot appends new records and leaves the header's N behind (readers take the
+        // larger of N and the last UID + 1): O(1) per delivery instead of a rewrite. A torn
+        // last line (crash mid-append) or a version 1 file gets the full rewrite instead.
+        if version == Version::V3 && data.ends_with(b"\n") {
+            return Ok((Change::Append(record.v3_line().into_bytes()), uid));
+        }
+        let mut list = Uidlist::parse(data).map_err(in_file)?;
+        list.records.push(record);
         list.next_uid = list.next_uid.max(uid.saturating_add(1));
-        Ok((Some(list.encode()), uid))
+        Ok((Change::Replace(list.encode()), uid))
     })
 }
 

@@ -206,15 +206,40 @@ impl Uidlist {
                 push_ext(&mut out, &self.header_ext);
                 out.push('\n');
                 for record in &self.records {
-                    out.push_str(&record.uid.to_string());
-                    push_ext(&mut out, &record.ext);
-                    out.push_str(" :");
-                    out.push_str(record.basename());
-                    out.push('\n');
+                    record.push_v3_line(&mut out);
                 }
             }
         }
         out.into_bytes()
+    }
+
+    /// The UID a message appended to the file `data` would get, reading only the header and
+    /// the last complete record (records ascend, so the last is the highest): the cheap path
+    /// of [`Uidlist::next_uid_for_append`] for delivery. `None` when the UID space is used up.
+    ///
+    /// # Errors
+    ///
+    /// As [`Uidlist::parse`], for the header and the last record.
+    pub fn next_uid_of(data: &[u8]) -> Result<(Version, Option<u32>), UidlistError> {
+        let mut lines = complete_lines(data);
+        let Some(header) = lines.next() else {
+            return Err(malformed(1, MalformedKind::Empty));
+        };
+        let list = parse_header(header)?;
+        let last = complete_lines(data).skip(1).last();
+        let max = match last {
+            Some(line) => {
+                let number = complete_lines(data).count();
+                Some(parse_record(line, &list, 0).map_err(|kind| malformed(number, kind))?.uid)
+            }
+            None => None,
+        };
+        let after_max = match max {
+            Some(max) => max.checked_add(1),
+            None => Some(1),
+        };
+        let next = after_max.map(|a| list.next_uid.max(a).max(1));
+        Ok((list.version, next.filter(|n| *n != u32::MAX)))
     }
 
     /// The highest UID in the records, if there are any.
@@ -491,6 +516,23 @@ fn parse_header(line: &[u8]) -> Result<Uidlist, UidlistError> {
         return Err(bad("next uid missing, zero or not a number"));
     }
     Ok(list)
+}
+
+impl Record {
+    /// The record's version 3 line, as [`Uidlist::encode`] writes it (with its `\n`).
+    pub fn v3_line(&self) -> String {
+        let mut out = String::new();
+        self.push_v3_line(&mut out);
+        out
+    }
+
+    fn push_v3_line(&self, out: &mut String) {
+        out.push_str(&self.uid.to_string());
+        push_ext(out, &self.ext);
+        out.push_str(" :");
+        out.push_str(self.basename());
+        out.push('\n');
+    }
 }
 
 /// Parses one record line (`maildir_uidlist_next`, `maildir_uidlist_read_extended`).

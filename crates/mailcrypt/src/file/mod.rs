@@ -15,7 +15,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::digest::{HashAlg, pbkdf2_key_iv, sha256};
 use crate::reader::Reader;
 use crate::{KeyId, OpenError, PrivateKey, PublicKey, aes};
-pub use seal::{Sealer, seal};
+pub use seal::{Sealer, seal, seal_keyed};
 
 /// The 9 magic bytes every mail-crypt file starts with (SPEC §2.2, `IOSTREAM_CRYPT_MAGIC`).
 pub const MAGIC: [u8; 9] = *b"CRYPTED\x03\x07";
@@ -245,6 +245,19 @@ impl<'a> SealedFile<'a> {
                 }
                 Ok(FileKey(seed))
             }
+        }
+    }
+
+    /// True when `fk` is this file's key: the v2 key-data check value (SPEC §2.7) or the v1
+    /// seed hash, compared in constant time. Lets a cached key be checked before use, so a
+    /// stale cache entry (the file was sealed again) is told apart from a tampered file.
+    pub fn key_matches(&self, fk: &FileKey) -> bool {
+        match &self.inner {
+            Inner::V2 { hash, kd_hash, .. } => {
+                fk.0.len() == KEY_MATERIAL_LEN
+                    && bool::from(hash.key_data_hash(&fk.0).ct_eq(kd_hash))
+            }
+            Inner::V1 { seed_hash, .. } => bool::from(sha256(&fk.0).ct_eq(seed_hash)),
         }
     }
 

@@ -7,23 +7,34 @@ use std::io::{self, Write};
 use zeroize::Zeroizing;
 
 use super::gcm::{self, Gcm};
-use super::{FLAG_AEAD, KEY_MATERIAL_LEN, KEY_TYPE_EC, MAGIC, OID_AES_256_GCM, split_key_material};
+use super::{
+    FLAG_AEAD, FileKey, KEY_MATERIAL_LEN, KEY_TYPE_EC, MAGIC, OID_AES_256_GCM, split_key_material,
+};
 use crate::digest::{HashAlg, pbkdf2_key_iv};
 use crate::keystring::random;
 use crate::{KeyError, PublicKey, aes};
 
 /// Seals `plaintext` to `recipient` in one call.
 pub fn seal(plaintext: &[u8], recipient: &PublicKey) -> Result<Vec<u8>, KeyError> {
-    if plaintext.is_empty() {
-        return Ok(Vec::new());
-    }
+    seal_keyed(plaintext, recipient).map(|(file, _)| file)
+}
+
+/// [`seal`], also returning the file's key material, so that the writer can file it in a
+/// key index (see [`crate::index`]) and a reader can skip the ECDH and PBKDF2 of
+/// [`SealedFile::unwrap_key`](crate::SealedFile::unwrap_key). An empty message has no key:
+/// its file is empty and the key returned is unused.
+pub fn seal_keyed(plaintext: &[u8], recipient: &PublicKey) -> Result<(Vec<u8>, FileKey), KeyError> {
     let km = Zeroizing::new(random::<KEY_MATERIAL_LEN>());
+    let fk = FileKey::from_bytes(km.as_slice());
+    if plaintext.is_empty() {
+        return Ok((Vec::new(), fk));
+    }
     let mut out = header(recipient, &km)?;
     let (key, iv, aad) = split_key_material(km.as_slice()).ok_or(KeyError::InvalidKey)?;
     gcm::seal(key, iv, aad, plaintext, &mut out).map_err(|_| {
         KeyError::Unsupported("message longer than one AES-GCM message allows (64 GiB)".into())
     })?;
-    Ok(out)
+    Ok((out, fk))
 }
 
 /// A streaming writer of one sealed file. The header goes out with the first non-empty

@@ -481,3 +481,36 @@ proptest! {
         prop_assert_eq!(guid.to_string().parse::<MailboxGuid>().unwrap(), guid);
     }
 }
+
+/// The cheap append point agrees with a full parse: the larger of N and the last UID + 1; a
+/// torn last line does not count; a v3 record line re-parses to the same record.
+#[test]
+fn next_uid_of_matches_full_parse() {
+    let cases = [
+        "3 V1 N1\n".to_string(),
+        "3 V1 N10\n1 :a\n".to_string(),
+        "3 V1 N1 G0123456789abcdef0123456789abcdef\n1 :a\n2 GX :b\n8 :c\n".to_string(),
+        "3 V1 N3\n1 :a\n2 :b\n9 :tor".to_string(),
+        "1 7 5\n1 a\n4 b\n".to_string(),
+    ];
+    for data in cases {
+        let full = Uidlist::parse(data.as_bytes()).unwrap();
+        let (version, next) = Uidlist::next_uid_of(data.as_bytes()).unwrap();
+        assert_eq!(version, full.version, "{data}");
+        assert_eq!(next, full.next_uid_for_append(), "{data}");
+    }
+    let record = Record {
+        uid: 12,
+        ext: vec![Ext {
+            key: 'G',
+            value: "abc".into(),
+        }],
+        filename: "1.M2P3.host,S=5,W=6:2,S".into(),
+    };
+    let data = format!("3 V1 N1\n{}", record.v3_line());
+    let list = Uidlist::parse(data.as_bytes()).unwrap();
+    assert_eq!(list.records[0].uid, 12);
+    assert_eq!(list.records[0].filename, "1.M2P3.host,S=5,W=6");
+    assert!(Uidlist::next_uid_of(b"").is_err());
+    assert!(Uidlist::next_uid_of(b"3 V1 N1\nx :a\n").is_err());
+}
