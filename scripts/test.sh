@@ -24,3 +24,8 @@ step "Postfix end-to-end (SMTP AUTH via tresor's auth socket, LMTP delivery)"
 tests/postfix/postfix-e2e.sh target/debug/tresor
 step "Dovecot 2.3 peer interop"
 tests/interop/dovecot-peer.sh target/debug/tresor
+step "key lifecycle against the Dovecot 2.3 peer (passwd, reset, rotate, encrypt, decrypt)"
+tests/interop/lifecycle-peer.sh target/debug/tresor
+step "key lifecycle crash tests (fault injection at every step, random SIGKILL)"
+# Last: this rebuilds target/debug/tresor with the test-only fault hook.
+cargo test -p tresor --features fault-injection --test lifecycle_faults
