@@ -93,12 +93,45 @@ pub enum KeysError {
     UserKeyExists(KeyId),
 }
 
-/// The user's unlocked private keys, held for one session; zeroized on drop.
+/// The user's unlocked private keys, held for one session; zeroized on drop. It also keeps
+/// the session's keyring: folder keys unlocked so far and message keys read so far (from the
+/// key index or by unwrapping), so each costs its ECDH + PBKDF2 once per session. All of it
+/// lives in memory only and is zeroized when the session ends.
 pub struct UnlockedUser {
     keys: Vec<PrivateKey>,
+    ring: std::sync::Mutex<Keyring>,
+}
+
+/// What a session has unlocked beyond the user keys (see [`UnlockedUser`]).
+#[derive(Default)]
+pub struct Keyring {
+    /// Folder private keys by id (ids are hashes of the public key: unique across folders).
+    pub folder_keys: std::collections::HashMap<KeyId, std::sync::Arc<PrivateKey>>,
+    /// Per folder directory: message keys by Maildir base name, and where the key index was
+    /// read up to.
+    pub folders: std::collections::HashMap<PathBuf, FolderKeys>,
+}
+
+/// One folder's message keys in a [`Keyring`].
+#[derive(Default)]
+pub struct FolderKeys {
+    /// Message keys by Maildir base file name.
+    pub files: std::collections::HashMap<String, mailcrypt::FileKey>,
+    /// The incremental reader of the folder's key index.
+    pub index: mailcrypt::index::Reader,
 }
 
 impl UnlockedUser {
+    /// Runs `f` with the session's keyring (a poisoned lock is taken over: the ring holds
+    /// only caches, each entry checked before use).
+    pub fn with_ring<R>(&self, f: impl FnOnce(&mut Keyring) -> R) -> R {
+        let mut ring = self
+            .ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut ring)
+    }
+
     /// The unlocked user key with this id (v2 or old id), if any.
     pub fn key(&self, id: &KeyId) -> Option<&PrivateKey> {
         self.keys.iter().find(|k| k.public_key().matches_id(id))
@@ -366,7 +399,10 @@ impl Keys {
                 KeysError::WrongPassword
             });
         }
-        Ok(UnlockedUser { keys })
+        Ok(UnlockedUser {
+            keys,
+            ring: std::sync::Mutex::default(),
+        })
     }
 
     /// The folder private key with id `id` (v2 or old id) of the folder `guid`, decrypted with

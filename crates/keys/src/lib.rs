@@ -15,4 +15,6 @@ pub mod keystore;
 pub mod rotation;
 pub mod wraps;
 
-pub use keystore::{KeyEntry, KeyStore, Keys, KeysError, Owner, UnlockedUser};
+pub use keystore::{
+    FolderKeys, KeyEntry, KeyStore, Keyring, Keys, KeysError, Owner, UnlockedUser,
+};

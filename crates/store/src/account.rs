@@ -5,10 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use keys::{KeyStore, KeysError, UnlockedUser};
-use mailcrypt::{OpenError, SealedFile};
+use std::sync::Arc;
+
+use mailcrypt::{FileKey, KeyId, OpenError, PrivateKey, SealedFile};
 use zeroize::Zeroizing;
 
 use crate::folder::{self, Folder, FolderError};
+use crate::keyindex;
 use crate::maildir::{self, Content, DeliverError, DeliverOptions, Delivered};
 use crate::uidlist::{UidlistError, read_guid};
 
@@ -194,12 +197,22 @@ impl Account {
             other => other?,
         };
         self.chown(&ks.path());
-        Ok(maildir::deliver(
-            &folder,
-            stored,
-            Content::SealedTo(&key),
-            &options,
-        )?)
+        let (sealed, file_key) = mailcrypt::seal_keyed(stored, &key)
+            .map_err(|e| OpenError::Unsupported(e.to_string()))?;
+        let delivered = maildir::deliver(&folder, stored, Content::Sealed(&sealed), &options)?;
+        if !stored.is_empty()
+            && let Some(name) = delivered.path.file_name().and_then(|n| n.to_str())
+            && let Err(e) = keyindex::file_key(
+                &folder.dir,
+                &key,
+                crate::uidlist::basename(name),
+                &file_key,
+                self.owner,
+            )
+        {
+            tracing::warn!(mailbox = %folder.name, error = %e, "cannot update the key index (reads stay correct, only slower)");
+        }
+        Ok(delivered)
     }
 
     /// The stored bytes of message `uid` in `mailbox` (what `doveadm fetch text` returns),
@@ -260,8 +273,52 @@ impl Account {
             .into());
         };
         let user = user.ok_or(KeysError::PasswordRequired)?;
-        let key = keys.folder_private_key(&guid, &recipient.id, user, &folder.name)?;
-        let plaintext = sealed.decrypt(&sealed.unwrap_key(&key)?)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| crate::uidlist::basename(n).to_string())
+            .unwrap_or_default();
+        // The session's keyring first, then the folder's key index, then the Dovecot way
+        // (ECDH + PBKDF2 for this file). Every cached key is checked against the file's own
+        // check value before use, so a stale entry is a miss, never a wrong answer.
+        let result = user.with_ring(|ring| -> Result<_, AccountError> {
+            let keys_ring = &mut ring.folder_keys;
+            let mut folder_key = |id: &KeyId| -> Result<Arc<PrivateKey>, AccountError> {
+                if let Some(k) = keys_ring.get(id) {
+                    return Ok(Arc::clone(k));
+                }
+                let k = Arc::new(keys.folder_private_key(&guid, id, user, &folder.name)?);
+                keys_ring.insert(*id, Arc::clone(&k));
+                Ok(k)
+            };
+            let files = ring.folders.entry(folder.dir.clone()).or_default();
+            if let Some(fk) = files.files.get(&name).filter(|fk| sealed.key_matches(fk)) {
+                return Ok((sealed.decrypt(fk)?, None));
+            }
+            keyindex::refresh(&folder.dir, files, |id| {
+                keys.has_folder_key(&guid, id)
+                    .then(|| folder_key(id).ok())
+                    .flatten()
+            });
+            if let Some(fk) = files.files.get(&name).filter(|fk| sealed.key_matches(fk)) {
+                return Ok((sealed.decrypt(fk)?, None));
+            }
+            let key = folder_key(&recipient.id)?;
+            let fk = sealed.unwrap_key(&key)?;
+            let plaintext = sealed.decrypt(&fk)?;
+            files
+                .files
+                .insert(name.clone(), FileKey::from_bytes(fk.expose()));
+            Ok((plaintext, Some((key, fk))))
+        });
+        let (plaintext, unwrapped) = result?;
+        if let Some((key, fk)) = unwrapped
+            && !name.is_empty()
+            && let Err(e) =
+                keyindex::file_key(&folder.dir, key.public_key(), &name, &fk, self.owner)
+        {
+            tracing::debug!(mailbox = %folder.name, error = %e, "cannot update the key index");
+        }
         Ok(plaintext.into_bytes())
     }
 

@@ -15,6 +15,7 @@
 pub mod account;
 pub mod flags;
 pub mod folder;
+pub mod keyindex;
 pub mod mailbox;
 pub mod maildir;
 pub mod mailstore;

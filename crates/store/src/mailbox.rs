@@ -194,7 +194,10 @@ pub fn set_internal_date(path: &Path, date: SystemTime) -> Result<(), MailboxErr
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::options().append(true).open(path).map_err(io)?;
+    let file = std::fs::File::options()
+        .append(true)
+        .open(path)
+        .map_err(io)?;
     file.set_modified(date).map_err(io)
 }
 
@@ -257,8 +260,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let account = Account::new(home.path(), false);
         account.create().unwrap();
-        let a = account.deliver("INBOX", b"Subject: a\r\n\r\nhi\r\n").unwrap();
-        account.deliver("INBOX", b"Subject: b\r\n\r\nho\r\n").unwrap();
+        let a = account
+            .deliver("INBOX", b"Subject: a\r\n\r\nhi\r\n")
+            .unwrap();
+        account
+            .deliver("INBOX", b"Subject: b\r\n\r\nho\r\n")
+            .unwrap();
         let inbox = account.folder("INBOX").unwrap();
         let before = stamp(&inbox);
         crate::flags::set_flags(&inbox, a.uid, &Flags::new().with(SystemFlag::Seen)).unwrap();

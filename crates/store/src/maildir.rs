@@ -28,6 +28,9 @@ pub enum Content<'a> {
     Plain,
     /// Seal to this folder public key (crypt=2 users); only ciphertext is written.
     SealedTo(&'a PublicKey),
+    /// Write these bytes, already sealed from the stored form (sizes in the file name still
+    /// come from the plaintext).
+    Sealed(&'a [u8]),
 }
 
 /// Delivery settings.
@@ -300,6 +303,7 @@ fn write_content(
             let sealed = mailcrypt::seal(stored, key).map_err(|e| io(io::Error::other(e)))?;
             file.write_all(&sealed).map_err(io)?;
         }
+        Content::Sealed(sealed) => file.write_all(sealed).map_err(io)?,
     }
     file.sync_all().map_err(|e| io_err("syncing", path, e))
 }

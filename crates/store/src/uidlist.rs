@@ -230,7 +230,11 @@ impl Uidlist {
         let max = match last {
             Some(line) => {
                 let number = complete_lines(data).count();
-                Some(parse_record(line, &list, 0).map_err(|kind| malformed(number, kind))?.uid)
+                Some(
+                    parse_record(line, &list, 0)
+                        .map_err(|kind| malformed(number, kind))?
+                        .uid,
+                )
             }
             None => None,
         };
