@@ -41,6 +41,8 @@ pub(crate) struct Part {
     pub(crate) text: bool,
     /// True when a multipart or message/rfc822 part was cut by the limits.
     pub(crate) truncated: bool,
+    /// Where the boundary line that cut this part's header short starts, if one did.
+    pub(crate) header_cut_at: Option<usize>,
 }
 
 /// The body kind of a [`Part`].
@@ -234,9 +236,13 @@ impl Ctx<'_> {
             kind: Kind::Leaf,
             text,
             truncated: false,
+            header_cut_at: None,
         };
         if let Some(stop) = header_stop {
             // A boundary cut the header short: no body.
+            if let Stop::Boundary { line, .. } = stop {
+                part.header_cut_at = Some(line);
+            }
             if is_multipart {
                 part.kind = Kind::Multipart(Vec::new());
             } else if is_message {
@@ -314,7 +320,9 @@ impl Ctx<'_> {
         if is_message && can_nest {
             self.parts += 1;
             let (child, stop) = self.entity(body_start, depth + 1, false, false);
-            part.end = child.end.max(body_start);
+            // Dovecot: when a boundary cuts the encapsulated header, the line end before
+            // the boundary goes to this part's body (not to the boundary).
+            part.end = child.header_cut_at.unwrap_or(child.end).max(body_start);
             part.kind = Kind::Message(Box::new(child));
             return (part, stop);
         }

@@ -136,6 +136,8 @@ pub(crate) struct Addr {
 
 /// Dovecot's filler for an address without a local part.
 const MISSING_MAILBOX: &[u8] = b"MISSING_MAILBOX";
+/// Dovecot's domain for an angle address that is not closed.
+const SYNTAX_ERROR: &[u8] = b"SYNTAX_ERROR";
 /// Dovecot's filler for an address without a domain.
 const MISSING_DOMAIN: &[u8] = b"MISSING_DOMAIN";
 
@@ -224,7 +226,7 @@ impl Parser<'_> {
     }
 
     fn mailbox_or_group(&mut self) -> Item {
-        let (words, mut comment) = self.words();
+        let (words, _comment_before) = self.words();
         match self.peek() {
             Some(Token::Special(b':')) => {
                 self.pos += 1;
@@ -233,13 +235,7 @@ impl Parser<'_> {
             Some(Token::Special(b'<')) => {
                 self.pos += 1;
                 let mut addr = self.angle_addr();
-                // trailing comments after '>'
-                while let Some(Token::Comment(c)) = self.peek() {
-                    if comment.is_none() {
-                        comment = Some(c.clone());
-                    }
-                    self.pos += 1;
-                }
+                let comment = self.trailing_comments();
                 addr.name = if words.is_empty() {
                     comment.filter(|c| !c.is_empty())
                 } else {
@@ -248,22 +244,18 @@ impl Parser<'_> {
                 Item::Mailbox(addr)
             }
             _ => {
-                // addr-spec: words are the local part
+                // addr-spec: the words are the local part; a comment after it is the name
                 let local = join(&words, b"");
                 let mut host = None;
+                let mut comment = None;
                 if let Some(Token::Special(b'@')) = self.peek() {
                     self.pos += 1;
-                    let (dom, c2) = self.words();
-                    if comment.is_none() {
-                        comment = c2;
-                    }
+                    let (dom, c) = self.words();
+                    comment = c;
                     host = Some(join(&dom, b""));
                 }
-                while let Some(Token::Comment(c)) = self.peek() {
-                    if comment.is_none() {
-                        comment = Some(c.clone());
-                    }
-                    self.pos += 1;
+                if let Some(c) = self.trailing_comments() {
+                    comment = Some(c);
                 }
                 if words.is_empty() && host.is_none() {
                     return Item::Nothing;
@@ -276,6 +268,16 @@ impl Parser<'_> {
                 }))
             }
         }
+    }
+
+    /// Skips comments; the last one's text.
+    fn trailing_comments(&mut self) -> Option<Vec<u8>> {
+        let mut last = None;
+        while let Some(Token::Comment(c)) = self.peek() {
+            last = Some(c.clone());
+            self.pos += 1;
+        }
+        last
     }
 
     /// Parses after '<' up to and including '>'.
@@ -307,13 +309,12 @@ impl Parser<'_> {
             let (dom, _) = self.words();
             host = Some(join(&dom, b""));
         }
-        // skip to '>'
-        while let Some(t) = self.peek() {
-            let close = *t == Token::Special(b'>');
+        // Dovecot: an angle address not closed by '>' gets the domain SYNTAX_ERROR, and
+        // parsing goes on with what follows.
+        if let Some(Token::Special(b'>')) = self.peek() {
             self.pos += 1;
-            if close {
-                break;
-            }
+        } else {
+            host = Some(SYNTAX_ERROR.to_vec());
         }
         fill(Addr {
             name: None,
@@ -456,43 +457,104 @@ fn parse_params(toks: &[Token], mut i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     join_continuations(raw)
 }
 
-/// RFC 2231: `name*0=a; name*1=b` → `name=ab`; `name*0*=…` → `name*=…` (kept encoded).
+/// One `key*<n>[*]` parameter waiting to be merged.
+struct Section2231 {
+    key: Vec<u8>,
+    idx: u32,
+    extended: bool,
+    value: Vec<u8>,
+}
+
+/// Merges RFC 2231 continuations the way Dovecot's `rfc2231_parse` does: plain parameters
+/// first, in order; then the `key*<n>[*]` ones sorted by key and index and joined
+/// (`key*` with the value still %-encoded when any piece was extended). When an index is
+/// missing the pieces are kept as `key*<n>[*]`. Quirk kept for compatibility: a `key*`
+/// without a number takes the index of the previous RFC 2231 parameter.
 fn join_continuations(raw: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    if !raw.iter().any(|(n, _)| n.contains(&b'*')) {
-        return raw;
-    }
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut plain = Vec::new();
+    let mut pieces: Vec<Section2231> = Vec::new();
+    let mut idx: u32 = 0;
     for (name, value) in raw {
         let Some(star) = name.iter().position(|b| *b == b'*') else {
-            out.push((name, value));
+            plain.push((name, value));
             continue;
         };
-        let base = name.get(..star).unwrap_or_default().to_vec();
-        let rest = name.get(star + 1..).unwrap_or_default();
-        let extended = rest.last() == Some(&b'*') || rest.is_empty();
-        let digits = rest.strip_suffix(b"*").unwrap_or(rest);
-        if digits.is_empty() || digits.iter().all(u8::is_ascii_digit) {
-            let mut key = base.clone();
-            if extended {
-                key.push(b'*');
+        let mut rest = name.get(star + 1..).unwrap_or_default();
+        if !rest.is_empty() {
+            idx = 0;
+            while let Some(d) = rest.first().filter(|d| d.is_ascii_digit()) {
+                idx = idx.saturating_mul(10).saturating_add(u32::from(d - b'0'));
+                rest = rest.get(1..).unwrap_or_default();
             }
-            let first = digits.is_empty() || digits == b"0";
-            if let Some(existing) = out
-                .iter_mut()
-                .find(|(n, _)| {
-                    n.strip_suffix(b"*")
-                        .unwrap_or(n)
-                        .eq_ignore_ascii_case(&base)
-                })
-                .filter(|_| !first)
-            {
-                existing.1.extend_from_slice(&value);
-            } else {
-                out.push((key, value));
-            }
+        }
+        // `rest` is empty (key*) or starts after the digits
+        let (extended, tail) = match rest.first() {
+            Some(b'*') => (true, rest.get(1..).unwrap_or_default()),
+            None if name.get(star + 1..).unwrap_or_default().is_empty() => (true, rest),
+            _ => (false, rest),
+        };
+        if tail.is_empty() {
+            pieces.push(Section2231 {
+                key: name.get(..star).unwrap_or_default().to_vec(),
+                idx,
+                extended,
+                value,
+            });
         } else {
-            out.push((name, value));
+            plain.push((name, value));
         }
     }
-    out
+    if pieces.is_empty() {
+        return plain;
+    }
+    pieces.sort_by(|a, b| a.key.cmp(&b.key).then(a.idx.cmp(&b.idx)));
+    let mut i = 0;
+    while let Some(first) = pieces.get(i) {
+        let group: Vec<&Section2231> = pieces
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|p| p.key.eq_ignore_ascii_case(&first.key))
+            .collect();
+        let ok = group
+            .iter()
+            .enumerate()
+            .all(|(n, p)| usize::try_from(p.idx).is_ok_and(|x| x == n));
+        let have_extended = group.iter().any(|p| p.extended);
+        if ok {
+            let mut value = Vec::new();
+            if !first.extended && have_extended {
+                value.extend_from_slice(b"''");
+            }
+            for p in &group {
+                if !p.extended && have_extended {
+                    for b in &p.value {
+                        if *b == b'%' {
+                            value.extend_from_slice(b"%25");
+                        } else {
+                            value.push(*b);
+                        }
+                    }
+                } else {
+                    value.extend_from_slice(&p.value);
+                }
+            }
+            let mut key = first.key.clone();
+            if have_extended {
+                key.push(b'*');
+            }
+            plain.push((key, value));
+        } else {
+            for p in &group {
+                let mut key = p.key.clone();
+                key.extend_from_slice(format!("*{}", p.idx).as_bytes());
+                if p.extended {
+                    key.push(b'*');
+                }
+                plain.push((key, p.value.clone()));
+            }
+        }
+        i += group.len().max(1);
+    }
+    plain
 }

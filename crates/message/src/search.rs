@@ -5,7 +5,7 @@ use mail_parser::{HeaderValue, MessageParser, PartType};
 
 use crate::header::{fields, unfold};
 use crate::mime::{Kind, Part};
-use crate::rfc822::{Addr, parse_addresses, tokenize};
+use crate::rfc822::{Addr, parse_addresses, parse_mime_value};
 
 /// Decodes RFC 2047 encoded words in a raw header value (charsets converted to UTF-8;
 /// bytes that are not UTF-8 are replaced).
@@ -165,14 +165,16 @@ pub(crate) fn matches_header(raw: &[u8], root: &Part, field: &str, needle: &str)
     hay.iter().any(|h| fold(h).contains(&needle))
 }
 
-/// True when the part's body is searched: text/*, message/*, or no Content-Type.
+/// True when the part's body is searched: its last Content-Type is `text/…` or
+/// `message/…` (a malformed one counts as neither), or it has none.
 fn searchable(raw: &[u8], part: &Part) -> bool {
     let mut ok = true;
     for f in fields(raw, part.header_start, part.body_start) {
         if f.is(raw, "Content-Type") {
-            let toks = tokenize(f.raw_value(raw), true);
-            ok = matches!(toks.first(), Some(crate::rfc822::Token::Atom(a))
-                if a.eq_ignore_ascii_case(b"text") || a.eq_ignore_ascii_case(b"message"));
+            let ct = parse_mime_value(f.raw_value(raw), true);
+            ok = ct.sub.is_some()
+                && (ct.main.eq_ignore_ascii_case(b"text")
+                    || ct.main.eq_ignore_ascii_case(b"message"));
         }
     }
     ok

@@ -22,10 +22,8 @@ pub(crate) fn find<'p>(root: &'p Part, numbers: &PartNumbers) -> Option<&'p Part
             Kind::Leaf if n == 1 && !more => cur,
             _ => return None,
         };
-        if more {
-            if let Kind::Message(inner) = &cur.kind {
-                cur = inner;
-            }
+        if more && let Kind::Message(inner) = &cur.kind {
+            cur = inner;
         }
     }
     Some(cur)
@@ -109,7 +107,18 @@ fn header_fields(raw: &[u8], m: &Part, names: &[&[u8]], keep: bool) -> Vec<u8> {
             }
         }
     }
-    out.extend_from_slice(b"\r\n");
+    // The empty line: always when the header has one; for a header without one (cut by
+    // EOF or a boundary) only when some field was written — what Dovecot answers when it
+    // reads the message. (Once the fields are in its cache, Dovecot drops it in that
+    // case; the test `dovecot.rs` documents that one divergence.)
+    let block = raw.get(m.header_start..m.body_start).unwrap_or_default();
+    let has_empty_line = block == b"\n"
+        || block == b"\r\n"
+        || block.ends_with(b"\n\n")
+        || block.ends_with(b"\n\r\n");
+    if has_empty_line || !out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 

@@ -41,10 +41,10 @@ pub(crate) fn base_subject(decoded: &str) -> String {
             if let Some(rest) = strip_leader(&s) {
                 s = rest.to_owned();
             }
-            if let Some(rest) = strip_blob(&s) {
-                if !rest.is_empty() {
-                    s = rest.to_owned();
-                }
+            if let Some(rest) = strip_blob(&s)
+                && !rest.is_empty()
+            {
+                s = rest.to_owned();
             }
             if s.len() == before {
                 break;
@@ -65,7 +65,7 @@ pub(crate) fn base_subject(decoded: &str) -> String {
 /// `subj-blob = "[" *BLOBCHAR "]" *WSP` at the start; returns the rest.
 fn strip_blob(s: &str) -> Option<&str> {
     let rest = s.strip_prefix('[')?;
-    let close = rest.find(|c| c == ']' || c == '[')?;
+    let close = rest.find([']', '['])?;
     if rest.get(close..close + 1) != Some("]") {
         return None;
     }
