@@ -165,19 +165,36 @@ pub(crate) fn matches_header(raw: &[u8], root: &Part, field: &str, needle: &str)
     hay.iter().any(|h| fold(h).contains(&needle))
 }
 
-/// True when the part's body is searched: its last Content-Type is `text/…` or
-/// `message/…` (a malformed one counts as neither), or it has none.
-fn searchable(raw: &[u8], part: &Part) -> bool {
-    let mut ok = true;
+/// How a part's body is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Searched {
+    /// Not searched (not text/* or message/*, or a malformed Content-Type).
+    No,
+    /// text/* or no Content-Type: transfer encoding and charset undone.
+    Text,
+    /// message/* kept opaque (beyond the nesting cap, or message/delivery-status and
+    /// the like): the raw bytes.
+    Raw,
+}
+
+/// How the part's body is searched, from its last Content-Type (as Dovecot decides).
+fn searched(raw: &[u8], part: &Part) -> Searched {
+    let mut how = Searched::Text;
     for f in fields(raw, part.header_start, part.body_start) {
         if f.is(raw, "Content-Type") {
             let ct = parse_mime_value(f.raw_value(raw), true);
-            ok = ct.sub.is_some()
-                && (ct.main.eq_ignore_ascii_case(b"text")
-                    || ct.main.eq_ignore_ascii_case(b"message"));
+            how = if ct.sub.is_none() {
+                Searched::No
+            } else if ct.main.eq_ignore_ascii_case(b"text") {
+                Searched::Text
+            } else if ct.main.eq_ignore_ascii_case(b"message") {
+                Searched::Raw
+            } else {
+                Searched::No
+            };
         }
     }
-    ok
+    how
 }
 
 /// The decoded text of a leaf part (transfer encoding and charset undone).
@@ -226,9 +243,18 @@ pub(crate) fn matches_body(raw: &[u8], root: &Part, needle: &str) -> bool {
         return true;
     }
     walk(root, &mut |p| {
-        matches!(p.kind, Kind::Leaf)
-            && searchable(raw, p)
-            && fold(&leaf_text(raw, p)).contains(&needle)
+        if !matches!(p.kind, Kind::Leaf) {
+            return false;
+        }
+        let text = match searched(raw, p) {
+            Searched::No => return false,
+            Searched::Text => leaf_text(raw, p),
+            Searched::Raw => {
+                String::from_utf8_lossy(raw.get(p.body_start..p.end).unwrap_or_default())
+                    .into_owned()
+            }
+        };
+        fold(&text).contains(&needle)
     })
 }
 

@@ -135,6 +135,10 @@ fn apply_partial(bytes: Cow<'_, [u8]>, partial: Option<(u32, NonZeroU32)>) -> Co
     let end = start.saturating_add(len).min(bytes.len());
     match bytes {
         Cow::Borrowed(b) => Cow::Borrowed(b.get(start..end).unwrap_or_default()),
-        Cow::Owned(v) => Cow::Owned(v.get(start..end).unwrap_or_default().to_vec()),
+        Cow::Owned(mut v) => {
+            v.truncate(end);
+            v.drain(..start);
+            Cow::Owned(v)
+        }
     }
 }
