@@ -7,8 +7,8 @@ use keys::{KeysError, UnlockedUser};
 use store::account::{Account, AccountError};
 use store::flags::{self, Flags, FlagsError};
 use store::folder::FolderError;
-use store::maildir::DeliverError;
 use store::mailbox::{self, MailboxError, Snapshot, Stamp};
+use store::maildir::DeliverError;
 use store::{modseq, subscriptions};
 use zeroize::Zeroizing;
 

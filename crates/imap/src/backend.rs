@@ -71,7 +71,11 @@ impl SpecialUse {
             Self::Trash,
         ]
         .into_iter()
-        .find(|s| s.attribute().get(1..).is_some_and(|a| a.eq_ignore_ascii_case(t)))
+        .find(|s| {
+            s.attribute()
+                .get(1..)
+                .is_some_and(|a| a.eq_ignore_ascii_case(t))
+        })
     }
 }
 

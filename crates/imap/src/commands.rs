@@ -124,7 +124,13 @@ impl Session {
                 flags,
                 date,
                 message,
-            } => self.append(&tag, &mailbox, &flags, date.map(|d| d.as_ref().timestamp()), message),
+            } => self.append(
+                &tag,
+                &mailbox,
+                &flags,
+                date.map(|d| d.as_ref().timestamp()),
+                message,
+            ),
             CommandBody::Namespace => {
                 self.line("* NAMESPACE ((\"\" \".\")) NIL NIL");
                 self.ok(&tag, "Namespace completed.");
@@ -137,7 +143,11 @@ impl Session {
                         enabled.push("CONDSTORE");
                     }
                 }
-                self.line(&format!("* ENABLED {}", enabled.join(" ")).trim_end().to_string());
+                self.line(
+                    &format!("* ENABLED {}", enabled.join(" "))
+                        .trim_end()
+                        .to_string(),
+                );
                 self.ok(&tag, "Enabled.");
             }
             CommandBody::GetQuotaRoot { mailbox } => {
@@ -294,8 +304,14 @@ impl Session {
         ordered.sort_by_key(|n| (n.as_str() != "INBOX", n.as_str()));
         for name in ordered {
             let wire_name = wire_name(name);
-            let full_patterns = list.patterns.iter().map(|p| format!("{}{p}", list.reference));
-            if !full_patterns.into_iter().any(|p| pattern_matches(&p, &wire_name)) {
+            let full_patterns = list
+                .patterns
+                .iter()
+                .map(|p| format!("{}{p}", list.reference));
+            if !full_patterns
+                .into_iter()
+                .any(|p| pattern_matches(&p, &wire_name))
+            {
                 continue;
             }
             let is_sub = subscribed.contains(name);

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 
+use imap_codec::ResponseCodec;
 use imap_codec::encode::Encoder as _;
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::core::Vec1;
@@ -12,13 +13,14 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::response::{Data, Response};
 use imap_codec::imap_types::sequence::SequenceSet;
-use imap_codec::ResponseCodec;
 use store::flags::SystemFlag;
 use tracing::warn;
 
 use crate::backend::MailError;
 use crate::session::Session;
-use crate::{mime, wire};
+use message::Message;
+
+use crate::wire;
 
 /// A FETCH in progress.
 pub(crate) struct Fetching {
@@ -43,7 +45,9 @@ impl Session {
             return;
         };
         let Some(indices) = sel.resolve(set, uid) else {
-            return self.line(&format!("{tag} BAD Error in IMAP command FETCH: Invalid messageset"));
+            return self.line(&format!(
+                "{tag} BAD Error in IMAP command FETCH: Invalid messageset"
+            ));
         };
         let mut items = match items {
             MacroOrMessageDataItemNames::Macro(m) => m
@@ -113,16 +117,12 @@ impl Session {
                     | MessageDataItemName::ModSeq
             ) && !(matches!(i, MessageDataItemName::Rfc822Size) && msg.vsize.is_some())
         });
-        let content = if needs_content {
-            match self.mail_op(|m| m.read(&name, msg.uid)) {
-                Ok(stored) => Some(mime::wire(&stored)),
-                Err(MailError::Expunged) => return Err(MailError::Expunged),
-                Err(e) => return Err(e),
-            }
+        let stored = if needs_content {
+            self.mail_op(|m| m.read(&name, msg.uid))?
         } else {
-            None
+            Default::default()
         };
-        let content = content.as_deref().unwrap_or_default();
+        let parsed = Message::parse(&stored);
         let sets_seen = job.items.iter().any(|i| {
             matches!(
                 i,
@@ -136,7 +136,10 @@ impl Session {
         let mut flags_changed = false;
         if sets_seen && !read_only && !flags.contains(SystemFlag::Seen) {
             flags.insert(SystemFlag::Seen);
-            if self.mail_op(|m| m.set_flags(&name, msg.uid, &flags)).is_ok() {
+            if self
+                .mail_op(|m| m.set_flags(&name, msg.uid, &flags))
+                .is_ok()
+            {
                 flags_changed = true;
                 let modseq = self.mail_op(|m| m.bump_modseq(&name, &[msg.uid], &[])).ok();
                 if let Some(sel) = self.selected.as_mut()
@@ -166,16 +169,22 @@ impl Session {
         for item in &job.items {
             sep(&mut out);
             match item {
-                MessageDataItemName::Uid => out.extend_from_slice(format!("UID {}", msg.uid).as_bytes()),
+                MessageDataItemName::Uid => {
+                    out.extend_from_slice(format!("UID {}", msg.uid).as_bytes())
+                }
                 MessageDataItemName::Flags => {
                     flags_sent = true;
-                    out.extend_from_slice(format!("FLAGS {}", wire::flag_list(&flags, false)).as_bytes());
+                    out.extend_from_slice(
+                        format!("FLAGS {}", wire::flag_list(&flags, false)).as_bytes(),
+                    );
                 }
                 MessageDataItemName::InternalDate => out.extend_from_slice(
                     format!("INTERNALDATE {}", wire::internal_date(msg.internal_date)).as_bytes(),
                 ),
                 MessageDataItemName::Rfc822Size => {
-                    let size = msg.vsize.unwrap_or(content.len() as u64);
+                    let size = msg
+                        .vsize
+                        .unwrap_or_else(|| u64::from(parsed.rfc822_size().unwrap_or(u32::MAX)));
                     out.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes());
                 }
                 MessageDataItemName::ModSeq => {
@@ -183,50 +192,65 @@ impl Session {
                 }
                 MessageDataItemName::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
-                    out.extend_from_slice(&encode_item(MessageDataItem::Envelope(mime::envelope(content))));
+                    out.extend_from_slice(&encode_item(MessageDataItem::Envelope(
+                        parsed.envelope(),
+                    )));
                 }
                 MessageDataItemName::BodyStructure => {
                     out.extend_from_slice(b"BODYSTRUCTURE ");
                     out.extend_from_slice(&encode_item(MessageDataItem::BodyStructure(
-                        mime::body_structure(content, true),
+                        parsed.body_structure(true),
                     )));
                 }
                 MessageDataItemName::Body => {
                     out.extend_from_slice(b"BODY ");
-                    out.extend_from_slice(&encode_item(MessageDataItem::Body(mime::body_structure(
-                        content, false,
-                    ))));
+                    out.extend_from_slice(&encode_item(MessageDataItem::Body(
+                        parsed.body_structure(false),
+                    )));
                 }
                 MessageDataItemName::Rfc822 => {
                     out.extend_from_slice(b"RFC822 ");
-                    wire::literal(&mut out, content);
+                    wire::literal(&mut out, &parsed.section(None, None));
                 }
                 MessageDataItemName::Rfc822Header => {
                     out.extend_from_slice(b"RFC822.HEADER ");
-                    wire::literal(&mut out, mime::header(content));
+                    wire::literal(
+                        &mut out,
+                        &parsed.section(Some(&Section::Header(None)), None),
+                    );
                 }
                 MessageDataItemName::Rfc822Text => {
                     out.extend_from_slice(b"RFC822.TEXT ");
-                    wire::literal(&mut out, mime::text(content));
+                    wire::literal(&mut out, &parsed.section(Some(&Section::Text(None)), None));
                 }
                 MessageDataItemName::BodyExt {
                     section, partial, ..
                 } => {
-                    out.extend_from_slice(format!("BODY[{}]", section_name(section.as_ref())).as_bytes());
-                    let data = mime::section(content, section.as_ref()).unwrap_or_default();
-                    write_partial(&mut out, &data, *partial);
+                    out.extend_from_slice(
+                        format!("BODY[{}]", section_name(section.as_ref())).as_bytes(),
+                    );
+                    let data = parsed.section(section.as_ref(), *partial);
+                    write_partial(&mut out, &data, partial.map(|(start, _)| start));
                 }
                 MessageDataItemName::Binary {
                     section, partial, ..
                 } => {
-                    let spec = section.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(".");
+                    let spec = section
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(".");
                     out.extend_from_slice(format!("BINARY[{spec}]").as_bytes());
-                    let data = binary_section(content, section).unwrap_or_default();
-                    write_partial(&mut out, &data, *partial);
+                    let data = binary_section(&parsed, section, *partial);
+                    write_partial(&mut out, &data, partial.map(|(start, _)| start));
                 }
                 MessageDataItemName::BinarySize { section } => {
-                    let spec = section.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(".");
-                    let data = binary_section(content, section).unwrap_or_default();
+                    let spec = section
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    let data = binary_section(&parsed, section, None);
                     out.extend_from_slice(format!("BINARY.SIZE[{spec}] {}", data.len()).as_bytes());
                 }
             }
@@ -241,28 +265,27 @@ impl Session {
     }
 }
 
-fn write_partial(out: &mut Vec<u8>, data: &[u8], partial: Option<(u32, NonZeroU32)>) {
-    match partial {
-        None => {
-            out.push(b' ');
-            wire::literal(out, data);
-        }
-        Some((start, len)) => {
-            let start_us = start as usize;
-            let end = start_us.saturating_add(len.get() as usize).min(data.len());
-            let slice = data.get(start_us.min(data.len())..end).unwrap_or_default();
-            out.extend_from_slice(format!("<{start}> ").as_bytes());
-            wire::literal(out, slice);
-        }
+/// ` {n}\r\n<data>`, or `<start> {n}\r\n<data>` for a partial fetch (data already cut).
+fn write_partial(out: &mut Vec<u8>, data: &[u8], start: Option<u32>) {
+    if let Some(start) = start {
+        out.extend_from_slice(format!("<{start}>").as_bytes());
     }
+    out.push(b' ');
+    wire::literal(out, data);
 }
 
-fn binary_section(content: &[u8], section: &[NonZeroU32]) -> Option<Vec<u8>> {
-    if section.is_empty() {
-        return Some(content.to_vec());
+/// BINARY[section]: the section's wire bytes (content transfer decoding is not done yet).
+fn binary_section(
+    parsed: &Message<'_>,
+    section: &[NonZeroU32],
+    partial: Option<(u32, NonZeroU32)>,
+) -> Vec<u8> {
+    match Vec1::try_from(section.to_vec()) {
+        Ok(numbers) => parsed
+            .section(Some(&Section::Part(Part(numbers))), partial)
+            .into_owned(),
+        Err(_) => parsed.section(None, partial).into_owned(),
     }
-    let part = Part(Vec1::try_from(section.to_vec()).ok()?);
-    mime::section(content, Some(&Section::Part(part)))
 }
 
 /// `1.2.HEADER.FIELDS (From To)` as echoed in the response.
@@ -321,8 +344,5 @@ fn encode_item(item: MessageDataItem<'static>) -> Vec<u8> {
         return b"NIL".to_vec();
     };
     let value = rest.get(space + 1..).unwrap_or_default();
-    value
-        .strip_suffix(b")\r\n")
-        .unwrap_or(value)
-        .to_vec()
+    value.strip_suffix(b")\r\n").unwrap_or(value).to_vec()
 }

@@ -19,7 +19,6 @@ mod commands;
 mod fetch;
 pub mod listen;
 mod listext;
-mod mime;
 pub mod reply;
 mod search;
 mod selected;

@@ -188,8 +188,9 @@ mod tests {
 
     #[test]
     fn rfc5258_and_rfc5819_forms() {
-        let l = parse(b"a LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n")
-            .unwrap();
+        let l =
+            parse(b"a LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n")
+                .unwrap();
         assert_eq!(l.tag, "a");
         assert!(l.select_subscribed && l.return_subscribed);
         assert_eq!(l.patterns, vec!["*".to_string()]);

@@ -12,13 +12,16 @@ use store::mailbox::MessageInfo;
 use crate::backend::MailError;
 use crate::selected::set_contains;
 use crate::session::Session;
-use crate::{mime, wire};
+use message::{AddressField, Message};
+use zeroize::Zeroizing;
+
+use crate::wire;
 
 /// One message under evaluation, its content loaded on first need.
 struct Candidate<'a> {
     index: usize,
     msg: &'a MessageInfo,
-    content: Option<Vec<u8>>,
+    content: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl Session {
@@ -32,7 +35,9 @@ impl Session {
         if let Some(c) = charset
             && !is_known_charset(c)
         {
-            return self.line(&format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."));
+            return self.line(&format!(
+                "{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."
+            ));
         }
         let matched = match self.matching(criteria) {
             Ok(m) => m,
@@ -63,7 +68,9 @@ impl Session {
         uid: bool,
     ) {
         if !is_known_charset(charset) {
-            return self.line(&format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."));
+            return self.line(&format!(
+                "{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset."
+            ));
         }
         let matched = match self.matching(criteria) {
             Ok(m) => m,
@@ -78,15 +85,19 @@ impl Session {
         let name = sel.name.clone();
         let mut rows: Vec<(usize, Vec<SortValue>)> = Vec::new();
         for &i in &matched {
-            let Some(msg) = sel.messages.get(i) else { continue };
-            let content = if needs_content {
-                self.mail_op(|m| m.read(&name, msg.uid))
-                    .map(|c| mime::wire(&c))
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
+            let Some(msg) = sel.messages.get(i) else {
+                continue;
             };
-            let values = keys.iter().map(|k| sort_value(&k.key, msg, &content)).collect();
+            let content = if needs_content {
+                self.mail_op(|m| m.read(&name, msg.uid)).unwrap_or_default()
+            } else {
+                Zeroizing::default()
+            };
+            let parsed = Message::parse(&content);
+            let values = keys
+                .iter()
+                .map(|k| sort_value(&k.key, msg, &parsed))
+                .collect();
             rows.push((i, values));
         }
         rows.sort_by(|(ia, a), (ib, b)| {
@@ -171,9 +182,9 @@ impl Session {
                 Err(MailError::Expunged) => Default::default(),
                 Err(e) => return Err(e),
             };
-            c.content = Some(mime::wire(&stored));
+            c.content = Some(stored);
         }
-        Ok(c.content.as_deref().unwrap_or_default())
+        Ok(c.content.as_ref().map_or(&[][..], |c| c.as_slice()))
     }
 
     fn eval(&self, key: &SearchKey<'_>, c: &mut Candidate<'_>) -> Result<bool, MailError> {
@@ -181,9 +192,7 @@ impl Session {
         let header_has = |s: &Self, c: &mut Candidate<'_>, name: &str, value: &[u8]| {
             let content = s.content(c)?;
             Ok::<_, MailError>(
-                mime::header_values(content, name)
-                    .iter()
-                    .any(|v| mime::contains(v, value)),
+                Message::parse(content).matches_header(name, &String::from_utf8_lossy(value)),
             )
         };
         Ok(match key {
@@ -241,12 +250,14 @@ impl Session {
             SearchKey::Subject(v) => header_has(self, c, "Subject", v.as_ref())?,
             SearchKey::Header(name, v) => {
                 let name = String::from_utf8_lossy(name.as_ref()).into_owned();
-                let content = self.content(c)?;
-                let values = mime::header_values(content, &name);
-                !values.is_empty() && values.iter().any(|x| mime::contains(x, v.as_ref()))
+                header_has(self, c, &name, v.as_ref())?
             }
-            SearchKey::Body(v) => mime::contains(mime::text(self.content(c)?), v.as_ref()),
-            SearchKey::Text(v) => mime::contains(self.content(c)?, v.as_ref()),
+            SearchKey::Body(v) => {
+                Message::parse(self.content(c)?).matches_body(&String::from_utf8_lossy(v.as_ref()))
+            }
+            SearchKey::Text(v) => {
+                Message::parse(self.content(c)?).matches_text(&String::from_utf8_lossy(v.as_ref()))
+            }
             SearchKey::ModSequence { modseq, .. } => c.msg.modseq >= *modseq,
         })
     }
@@ -254,15 +265,20 @@ impl Session {
     fn size(&self, c: &mut Candidate<'_>) -> Result<u64, MailError> {
         match c.msg.vsize {
             Some(v) => Ok(v),
-            None => Ok(self.content(c)?.len() as u64),
+            None => Ok(u64::from(
+                Message::parse(self.content(c)?)
+                    .rfc822_size()
+                    .unwrap_or(u32::MAX),
+            )),
         }
     }
 
     fn sent_day(&self, c: &mut Candidate<'_>) -> Result<Option<i64>, MailError> {
         let content = self.content(c)?;
-        Ok(mime::header_values(content, "Date")
-            .first()
-            .and_then(|d| parse_date(d)))
+        Ok(Message::parse(content).sent_date().map(|d| {
+            let (y, m, day) = d.date();
+            wire::days_from_civil(i64::from(y), u32::from(m), u32::from(day))
+        }))
     }
 }
 
@@ -306,108 +322,38 @@ fn day_of(date: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
     )
 }
 
-/// The day of an RFC 5322 date (`Tue, 1 Jul 2003 10:52:37 +0200`), zone ignored.
-fn parse_date(value: &[u8]) -> Option<i64> {
-    let text = String::from_utf8_lossy(value);
-    let text = text.split_once(',').map_or(text.as_ref(), |(_, r)| r);
-    let mut words = text.split_whitespace();
-    let day: u32 = words.next()?.parse().ok()?;
-    let month = words.next()?.to_ascii_lowercase();
-    let month = MONTHS.iter().position(|m| month.starts_with(m))? as u32 + 1;
-    let mut year: i64 = words.next()?.parse().ok()?;
-    if year < 50 {
-        year += 2000;
-    } else if year < 1000 {
-        year += 1900;
-    }
-    Some(wire::days_from_civil(year, month, day))
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum SortValue {
     Number(i64),
     Text(String),
 }
 
-fn sort_value(key: &SortKey, msg: &MessageInfo, content: &[u8]) -> SortValue {
-    let first = |name: &str| {
-        mime::header_values(content, name)
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-    };
+fn sort_value(key: &SortKey, msg: &MessageInfo, parsed: &Message<'_>) -> SortValue {
     match key {
         SortKey::Arrival => SortValue::Number(
             msg.internal_date
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
         ),
-        SortKey::Size => SortValue::Number(i64::try_from(msg.vsize.unwrap_or(content.len() as u64)).unwrap_or(0)),
-        SortKey::Date => {
-            let day = parse_date(&first("Date"));
-            SortValue::Number(day.unwrap_or_else(|| internal_day(msg)))
-        }
-        SortKey::Subject => SortValue::Text(base_subject(&first("Subject"))),
-        SortKey::From | SortKey::DisplayFrom => SortValue::Text(mailbox_part(&first("From"))),
-        SortKey::To | SortKey::DisplayTo => SortValue::Text(mailbox_part(&first("To"))),
-        SortKey::Cc => SortValue::Text(mailbox_part(&first("Cc"))),
+        SortKey::Size => SortValue::Number(i64::from(
+            msg.vsize
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or_else(|| parsed.rfc822_size().unwrap_or(u32::MAX)),
+        )),
+        // Dovecot sorts a missing or broken Date as 1970-01-01 00:00 UTC.
+        SortKey::Date => SortValue::Number(parsed.sent_date().map_or(0, |d| d.timestamp())),
+        SortKey::Subject => SortValue::Text(parsed.base_subject().to_lowercase()),
+        SortKey::From | SortKey::DisplayFrom => address(parsed, AddressField::From),
+        SortKey::To | SortKey::DisplayTo => address(parsed, AddressField::To),
+        SortKey::Cc => address(parsed, AddressField::Cc),
     }
 }
 
-/// RFC 5256 base subject, simplified: leading `Re:`/`Fwd:`/`Fw:` and `[...]` removed,
-/// trailing `(fwd)` removed, lower case.
-fn base_subject(value: &[u8]) -> String {
-    let mut s = String::from_utf8_lossy(value).trim().to_ascii_lowercase();
-    loop {
-        let before = s.len();
-        for prefix in ["re:", "fwd:", "fw:"] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                s = rest.trim_start().to_string();
-            }
-        }
-        if s.starts_with('[')
-            && let Some(end) = s.find(']')
-        {
-            s = s.get(end + 1..).unwrap_or_default().trim_start().to_string();
-        }
-        if let Some(rest) = s.strip_suffix("(fwd)") {
-            s = rest.trim_end().to_string();
-        }
-        if s.len() == before {
-            return s;
-        }
-    }
-}
-
-/// The local part of the first address (`Name <local@domain>` → `local`), lower case.
-fn mailbox_part(value: &[u8]) -> String {
-    let text = String::from_utf8_lossy(value);
-    let addr = match (text.find('<'), text.find('>')) {
-        (Some(a), Some(b)) if a < b => text.get(a + 1..b).unwrap_or_default(),
-        _ => text.split(',').next().unwrap_or_default(),
-    };
-    addr.split('@')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc5256_base_subject_and_dates() {
-        assert_eq!(base_subject(b"Re: [list] Fwd: Hello"), "hello");
-        assert_eq!(mailbox_part(b"Alice <Alice@x.org>"), "alice");
-        assert_eq!(
-            parse_date(b"Tue, 1 Jul 2003 10:52:37 +0200"),
-            Some(wire::days_from_civil(2003, 7, 1))
-        );
-    }
+fn address(parsed: &Message<'_>, field: AddressField) -> SortValue {
+    SortValue::Text(
+        parsed
+            .sort_address(field)
+            .unwrap_or_default()
+            .to_lowercase(),
+    )
 }

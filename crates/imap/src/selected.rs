@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::flag::{StoreResponse, StoreType};
@@ -266,7 +265,11 @@ impl Session {
     }
 
     /// Removes the \Deleted messages (within `uids` when given), reporting each when `report`.
-    fn expunge_deleted(&mut self, uids: Option<&SequenceSet>, report: bool) -> Result<(), MailError> {
+    fn expunge_deleted(
+        &mut self,
+        uids: Option<&SequenceSet>,
+        report: bool,
+    ) -> Result<(), MailError> {
         let Some(sel) = self.selected.as_ref() else {
             return Ok(());
         };
@@ -334,14 +337,18 @@ impl Session {
             return self.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
         }
         let Some(indices) = sel.resolve(set, uid) else {
-            return self.line(&format!("{tag} BAD Error in IMAP command STORE: Invalid messageset"));
+            return self.line(&format!(
+                "{tag} BAD Error in IMAP command STORE: Invalid messageset"
+            ));
         };
         let name = sel.name.clone();
         let mut changed: Vec<(usize, store::flags::Flags)> = Vec::new();
         let mut unchanged: Vec<usize> = Vec::new();
         let mut modified = Vec::new();
         for &i in &indices {
-            let Some(m) = sel.messages.get(i) else { continue };
+            let Some(m) = sel.messages.get(i) else {
+                continue;
+            };
             if unchanged_since.is_some_and(|n| m.modseq > n) {
                 modified.push(if uid { m.uid } else { (i + 1) as u32 });
                 continue;
@@ -388,7 +395,8 @@ impl Session {
         let modseq = if stored_uids.is_empty() {
             None
         } else {
-            self.mail_op(|m| m.bump_modseq(&name, &stored_uids, &[])).ok()
+            self.mail_op(|m| m.bump_modseq(&name, &stored_uids, &[]))
+                .ok()
         };
         let report_modseq = self.condstore || unchanged_since.is_some();
         let mut lines = Vec::new();
@@ -405,8 +413,12 @@ impl Session {
             shown.extend(&unchanged);
             shown.sort_unstable();
             for i in shown {
-                let Some(m) = sel.messages.get(i) else { continue };
-                if *response == StoreResponse::Silent && !(report_modseq && unchanged_since.is_some()) {
+                let Some(m) = sel.messages.get(i) else {
+                    continue;
+                };
+                if *response == StoreResponse::Silent
+                    && !(report_modseq && unchanged_since.is_some())
+                {
                     continue;
                 }
                 let mut items = Vec::new();
@@ -431,7 +443,10 @@ impl Session {
         } else {
             self.ok(
                 tag,
-                &format!("[MODIFIED {}] Conditional STORE failed", wire::uid_set(&modified)),
+                &format!(
+                    "[MODIFIED {}] Conditional STORE failed",
+                    wire::uid_set(&modified)
+                ),
             );
         }
     }
@@ -454,7 +469,9 @@ impl Session {
             return self.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
         }
         let Some(indices) = sel.resolve(set, uid) else {
-            return self.line(&format!("{tag} BAD Error in IMAP command: Invalid messageset"));
+            return self.line(&format!(
+                "{tag} BAD Error in IMAP command: Invalid messageset"
+            ));
         };
         let from = sel.name.clone();
         let items: Vec<(usize, u32, store::flags::Flags)> = indices
@@ -510,4 +527,3 @@ impl Session {
         self.ok(tag, "Move completed.");
     }
 }
-

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use imap_codec::fragmentizer::{FragmentInfo, Fragmentizer, LiteralAnnouncement};
+use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::secret::Secret;
-use imap_codec::imap_types::IntoStatic;
 use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 use zeroize::Zeroizing;
 
@@ -314,7 +314,9 @@ impl Session {
             return;
         }
         match self.frag.decode_tag().map(|t| t.inner().to_string()) {
-            Some(tag) => self.line(&format!("{tag} BAD Error in IMAP command: unknown command or invalid arguments.")),
+            Some(tag) => self.line(&format!(
+                "{tag} BAD Error in IMAP command: unknown command or invalid arguments."
+            )),
             None => self.line("* BAD Error in IMAP command: no tag."),
         }
     }
@@ -355,7 +357,8 @@ impl Session {
             CommandBody::StartTLS if self.options.starttls && !self.peer.tls => {
                 self.ok(&tag, "Begin TLS negotiation now.");
                 // No byte received before the handshake may be processed (command injection).
-                self.frag = Fragmentizer::new(self.options.max_literal_size.saturating_add(MAX_LINE));
+                self.frag =
+                    Fragmentizer::new(self.options.max_literal_size.saturating_add(MAX_LINE));
                 self.events.push_back(Event::StartTls);
             }
             CommandBody::StartTLS => self.line(&format!("{tag} BAD TLS is not available.")),
@@ -417,12 +420,16 @@ impl Session {
                 self.sasl_step(&bytes);
             }
             Some(AuthenticateData::Cancel) => {
-                if let Mode::Authenticate { tag, .. } = std::mem::replace(&mut self.mode, Mode::Command) {
+                if let Mode::Authenticate { tag, .. } =
+                    std::mem::replace(&mut self.mode, Mode::Command)
+                {
                     self.line(&format!("{tag} BAD Authentication aborted by client."));
                 }
             }
             None => {
-                if let Mode::Authenticate { tag, .. } = std::mem::replace(&mut self.mode, Mode::Command) {
+                if let Mode::Authenticate { tag, .. } =
+                    std::mem::replace(&mut self.mode, Mode::Command)
+                {
                     self.line(&format!("{tag} BAD Invalid base64 data."));
                 }
             }
@@ -461,7 +468,9 @@ impl Session {
                 let user = String::from_utf8_lossy(authc).into_owned();
                 self.login(&tag, &user, pass);
             }
-            _ => self.line(&format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")),
+            _ => self.line(&format!(
+                "{tag} NO [AUTHENTICATIONFAILED] Authentication failed."
+            )),
         }
     }
 

@@ -37,7 +37,8 @@ pub(crate) fn mailbox(out: &mut Vec<u8>, name: &str) {
     };
     let atom = !encoded.is_empty()
         && encoded.bytes().all(|b| {
-            (0x21..0x7f).contains(&b) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+            (0x21..0x7f).contains(&b)
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
         });
     if atom {
         out.extend_from_slice(encoded.as_bytes());
@@ -71,9 +72,7 @@ pub(crate) fn flag_list(flags: &Flags, recent: bool) -> String {
 
 /// `"17-Jul-1996 02:44:25 +0000"` (INTERNALDATE, in UTC).
 pub(crate) fn internal_date(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (y, m, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
     let rem = secs % 86_400;
     let month = MONTHS

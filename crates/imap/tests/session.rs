@@ -71,7 +71,10 @@ fn rfc4959_authenticate_plain_sasl_ir_and_login() {
     let mut h = Harness::new();
     assert_eq!(h.send(b"a AUTHENTICATE PLAIN\r\n"), "+ \r\n");
     assert!(h.send(b"*\r\n").starts_with("a BAD"));
-    assert!(h.send(b"b AUTHENTICATE PLAIN AGFsaWNlAHdyb25n\r\n").starts_with("b NO [AUTHENTICATIONFAILED]"));
+    assert!(
+        h.send(b"b AUTHENTICATE PLAIN AGFsaWNlAHdyb25n\r\n")
+            .starts_with("b NO [AUTHENTICATIONFAILED]")
+    );
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn rfc3501_wrong_state_and_malformed_commands() {
     assert!(h.send(b"garbage\r\n").starts_with("* BAD") || true);
     h.login();
     assert!(h.send(b"c FETCH 1 FLAGS\r\n").starts_with("c BAD"));
-    assert!(h.send(b"d SELECT Nope\r\n").starts_with("d NO [NONEXISTENT]"));
+    assert!(
+        h.send(b"d SELECT Nope\r\n")
+            .starts_with("d NO [NONEXISTENT]")
+    );
     assert!(h.send(b"e SELECT \"../etc\"\r\n").starts_with("e NO"));
     assert!(h.send(b"f CREATE \"../../x\"\r\n").starts_with("f NO"));
     assert!(h.send(b"g CREATE \"a/b\"\r\n").starts_with("g NO"));
@@ -95,7 +101,10 @@ fn rfc3501_wrong_state_and_malformed_commands() {
 #[test]
 fn rfc3501_select_fetch_wire_form() {
     let mut h = Harness::new();
-    let uid = h.deliver("INBOX", b"Subject: hi\nFrom: Bob <bob@example.org>\n\nline1\nline2");
+    let uid = h.deliver(
+        "INBOX",
+        b"Subject: hi\nFrom: Bob <bob@example.org>\n\nline1\nline2",
+    );
     h.login();
     let r = h.send(b"a SELECT INBOX\r\n");
     assert!(r.contains("* 1 EXISTS\r\n"), "{r}");
@@ -105,16 +114,22 @@ fn rfc3501_select_fetch_wire_form() {
     assert!(r.contains("a OK [READ-WRITE]"), "{r}");
     let r = h.send(b"b FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[])\r\n");
     let body = "Subject: hi\r\nFrom: Bob <bob@example.org>\r\n\r\nline1\r\nline2";
-    assert!(r.contains(&format!("BODY[] {{{}}}\r\n{body})", body.len())), "{r}");
+    assert!(
+        r.contains(&format!("BODY[] {{{}}}\r\n{body})", body.len())),
+        "{r}"
+    );
     assert!(r.contains(&format!("UID {uid}")), "{r}");
     assert!(r.contains("FLAGS ()"), "{r}");
     assert!(r.ends_with("b OK Fetch completed.\r\n"), "{r}");
     let r = h.send(b"c FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n");
-    assert!(r.contains("BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: hi\r\n\r\n"), "{r}");
+    assert!(
+        r.contains("BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: hi\r\n\r\n"),
+        "{r}"
+    );
     assert!(r.contains("FLAGS (\\Seen)"), "{r}");
     assert!(r.contains("ENVELOPE ("), "{r}");
     let r = h.send(b"d UID FETCH 1:* (FLAGS) \r\n");
-    assert!(r.contains("d ") , "{r}");
+    assert!(r.contains("d "), "{r}");
     let r = h.send(b"e FETCH 1 (BODY.PEEK[TEXT]<2.3>)\r\n");
     assert!(r.contains("BODY[TEXT]<2> {3}\r\nne1"), "{r}");
     assert!(h.send(b"f FETCH 5 FLAGS\r\n").starts_with("f BAD"));
@@ -187,7 +202,10 @@ fn rfc6851_copy_move_uidplus() {
     assert!(r.contains("* 2 EXPUNGE\r\n"), "{r}");
     assert!(r.ends_with("c OK Move completed.\r\n"), "{r}");
     let r = h.send(b"d STATUS Junk (MESSAGES UNSEEN UIDNEXT)\r\n");
-    assert!(r.contains("* STATUS Junk (MESSAGES 1 UNSEEN 1 UIDNEXT 2)"), "{r}");
+    assert!(
+        r.contains("* STATUS Junk (MESSAGES 1 UNSEEN 1 UIDNEXT 2)"),
+        "{r}"
+    );
     let r = h.send(b"e STATUS Trash (MESSAGES)\r\n");
     assert!(r.contains("(MESSAGES 1)"), "{r}");
 }
@@ -197,8 +215,14 @@ fn rfc6154_list_special_use_children_and_subscriptions() {
     let mut h = Harness::new();
     h.login();
     let r = h.send(b"a LIST \"\" \"*\"\r\n");
-    assert!(r.contains("* LIST (\\HasNoChildren) \".\" INBOX\r\n"), "{r}");
-    assert!(r.contains("* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n"), "{r}");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren) \".\" INBOX\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n"),
+        "{r}"
+    );
     assert!(r.contains("\\Drafts) \".\" Drafts"), "{r}");
     assert!(h.send(b"b CREATE Lists.Rust\r\n").starts_with("b OK"));
     assert!(h.send(b"b2 CREATE Lists\r\n").starts_with("b2 OK"));
@@ -212,7 +236,10 @@ fn rfc6154_list_special_use_children_and_subscriptions() {
     assert!(r.contains("* LSUB () \".\" Lists.Rust"), "{r}");
     assert!(r.contains("* LSUB () \".\" Sent"), "{r}");
     let r = h.send(b"g LIST (SUBSCRIBED) \"\" \"Lists*\" RETURN (STATUS (MESSAGES))\r\n");
-    assert!(r.contains("* LIST (\\HasNoChildren \\Subscribed) \".\" Lists.Rust\r\n"), "{r}");
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Subscribed) \".\" Lists.Rust\r\n"),
+        "{r}"
+    );
     assert!(r.contains("* STATUS Lists.Rust (MESSAGES 0)"), "{r}");
     assert!(!r.contains("\" Lists\r\n"), "{r}");
     let r = h.send(b"h LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n");
@@ -222,10 +249,17 @@ fn rfc6154_list_special_use_children_and_subscriptions() {
     assert!(r.contains("Feeds.Rust"), "{r}");
     assert!(h.send(b"k DELETE Feeds.Rust\r\n").starts_with("k OK"));
     assert!(h.send(b"l DELETE INBOX\r\n").starts_with("l NO"));
-    assert!(h.send(b"m CREATE Sent\r\n").starts_with("m NO [ALREADYEXISTS]"));
+    assert!(
+        h.send(b"m CREATE Sent\r\n")
+            .starts_with("m NO [ALREADYEXISTS]")
+    );
     let r = h.send(b"n CREATE \"Entw&APw-rfe\"\r\n");
     assert!(r.starts_with("n OK"), "{r}");
-    assert!(h.send(b"o LIST \"\" Entw*\r\n").contains("\"Entw&APw-rfe\"") || true);
+    assert!(
+        h.send(b"o LIST \"\" Entw*\r\n")
+            .contains("\"Entw&APw-rfe\"")
+            || true
+    );
 }
 
 #[test]
@@ -266,7 +300,10 @@ fn rfc7162_condstore() {
     h.deliver("INBOX", b"Subject: 1\n\n1\n");
     h.deliver("INBOX", b"Subject: 2\n\n2\n");
     h.login();
-    assert!(h.send(b"a ENABLE CONDSTORE\r\n").contains("* ENABLED CONDSTORE"));
+    assert!(
+        h.send(b"a ENABLE CONDSTORE\r\n")
+            .contains("* ENABLED CONDSTORE")
+    );
     let r = h.send(b"b SELECT INBOX\r\n");
     assert!(r.contains("* OK [HIGHESTMODSEQ 1]"), "{r}");
     let r = h.send(b"c STORE 1 +FLAGS (\\Seen)\r\n");
@@ -274,7 +311,10 @@ fn rfc7162_condstore() {
     let r = h.send(b"d STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)\r\n");
     assert!(r.contains("d OK [MODIFIED 1]"), "{r}");
     let r = h.send(b"e FETCH 1:* (FLAGS) (CHANGEDSINCE 2)\r\n");
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged) MODSEQ (3))"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Flagged) MODSEQ (3))"),
+        "{r}"
+    );
     assert!(!r.contains("* 1 FETCH"), "{r}");
     let r = h.send(b"f SEARCH MODSEQ 3\r\n");
     assert!(r.contains("* SEARCH 2 (MODSEQ 3)"), "{r}");
@@ -285,25 +325,58 @@ fn rfc7162_condstore() {
 #[test]
 fn rfc5256_sort() {
     let mut h = Harness::new();
-    h.deliver("INBOX", b"Subject: b\nFrom: z@x\nDate: Tue, 1 Jul 2003 10:52:37 +0200\n\n1\n");
-    h.deliver("INBOX", b"Subject: Re: a\nFrom: y@x\nDate: Mon, 1 Jul 2002 10:52:37 +0200\n\n22222\n");
-    h.deliver("INBOX", b"Subject: c\nFrom: x@x\nDate: Wed, 1 Jul 2004 10:52:37 +0200\n\n333\n");
+    h.deliver(
+        "INBOX",
+        b"Subject: b\nFrom: z@x\nDate: Tue, 1 Jul 2003 10:52:37 +0200\n\n1\n",
+    );
+    h.deliver(
+        "INBOX",
+        b"Subject: Re: a\nFrom: y@x\nDate: Mon, 1 Jul 2002 10:52:37 +0200\n\n22222\n",
+    );
+    h.deliver(
+        "INBOX",
+        b"Subject: c\nFrom: x@x\nDate: Wed, 1 Jul 2004 10:52:37 +0200\n\n333\n",
+    );
     h.login();
     h.send(b"s SELECT INBOX\r\n");
-    assert!(h.send(b"a SORT (SUBJECT) UTF-8 ALL\r\n").contains("* SORT 2 1 3\r\n"));
-    assert!(h.send(b"b SORT (REVERSE DATE) UTF-8 ALL\r\n").contains("* SORT 3 1 2\r\n"));
-    assert!(h.send(b"c SORT (FROM) UTF-8 ALL\r\n").contains("* SORT 3 2 1\r\n"));
-    assert!(h.send(b"d SORT (SIZE) UTF-8 ALL\r\n").contains("* SORT 1 3 2\r\n"));
-    assert!(h.send(b"e UID SORT (ARRIVAL) UTF-8 ALL\r\n").contains("* SORT 1 2 3\r\n"));
-    assert!(h.send(b"f SORT (ARRIVAL) KOI8-R ALL\r\n").starts_with("f NO [BADCHARSET"));
+    assert!(
+        h.send(b"a SORT (SUBJECT) UTF-8 ALL\r\n")
+            .contains("* SORT 2 1 3\r\n")
+    );
+    assert!(
+        h.send(b"b SORT (REVERSE DATE) UTF-8 ALL\r\n")
+            .contains("* SORT 3 1 2\r\n")
+    );
+    assert!(
+        h.send(b"c SORT (FROM) UTF-8 ALL\r\n")
+            .contains("* SORT 3 2 1\r\n")
+    );
+    assert!(
+        h.send(b"d SORT (SIZE) UTF-8 ALL\r\n")
+            .contains("* SORT 1 3 2\r\n")
+    );
+    assert!(
+        h.send(b"e UID SORT (ARRIVAL) UTF-8 ALL\r\n")
+            .contains("* SORT 1 2 3\r\n")
+    );
+    assert!(
+        h.send(b"f SORT (ARRIVAL) KOI8-R ALL\r\n")
+            .starts_with("f NO [BADCHARSET")
+    );
 }
 
 #[test]
 fn rfc2342_namespace_rfc2971_id_rfc2087_quota() {
     let mut h = Harness::new();
     h.login();
-    assert!(h.send(b"a NAMESPACE\r\n").contains("* NAMESPACE ((\"\" \".\")) NIL NIL"));
-    assert!(h.send(b"b ID NIL\r\n").contains("* ID (\"name\" \"tresor\")"));
+    assert!(
+        h.send(b"a NAMESPACE\r\n")
+            .contains("* NAMESPACE ((\"\" \".\")) NIL NIL")
+    );
+    assert!(
+        h.send(b"b ID NIL\r\n")
+            .contains("* ID (\"name\" \"tresor\")")
+    );
     let r = h.send(b"c GETQUOTAROOT INBOX\r\n");
     assert!(r.contains("* QUOTAROOT INBOX \"User quota\""), "{r}");
     assert!(r.contains("c OK"), "{r}");
@@ -315,15 +388,27 @@ fn rfc2342_namespace_rfc2971_id_rfc2087_quota() {
 
 #[test]
 fn encrypted_user_reads_decrypted_mail() {
-    let mut h = Harness::with(Options::default(), Peer::new(false, true), true, Some("right"));
+    let mut h = Harness::with(
+        Options::default(),
+        Peer::new(false, true),
+        true,
+        Some("right"),
+    );
     h.deliver("INBOX", b"Subject: secret\n\nhello\n");
     h.login();
     h.send(b"s SELECT INBOX\r\n");
     let r = h.send(b"a FETCH 1 BODY.PEEK[]\r\n");
-    assert!(r.contains("{26}\r\nSubject: secret\r\n\r\nhello\r\n)"), "{r}");
+    assert!(
+        r.contains("{26}\r\nSubject: secret\r\n\r\nhello\r\n)"),
+        "{r}"
+    );
     // nothing decrypted on disk
-    let raw = std::fs::read_dir(h.home().join("Maildir/new")).unwrap().count()
-        + std::fs::read_dir(h.home().join("Maildir/cur")).unwrap().count();
+    let raw = std::fs::read_dir(h.home().join("Maildir/new"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(h.home().join("Maildir/cur"))
+            .unwrap()
+            .count();
     assert_eq!(raw, 1);
     let r = h.send(b"b SEARCH BODY hello\r\n");
     assert!(r.contains("* SEARCH 1"), "{r}");
@@ -332,8 +417,16 @@ fn encrypted_user_reads_decrypted_mail() {
 
 #[test]
 fn encrypted_user_with_out_of_sync_key_password_is_refused_clearly() {
-    let mut h = Harness::with(Options::default(), Peer::new(false, true), true, Some("other"));
+    let mut h = Harness::with(
+        Options::default(),
+        Peer::new(false, true),
+        true,
+        Some("other"),
+    );
     let r = h.send(b"a LOGIN alice right\r\n");
     assert!(r.starts_with("a NO [UNAVAILABLE]"), "{r}");
-    assert!(h.send(b"b LOGIN alice wrong\r\n").starts_with("b NO [AUTHENTICATIONFAILED]"));
+    assert!(
+        h.send(b"b LOGIN alice wrong\r\n")
+            .starts_with("b NO [AUTHENTICATIONFAILED]")
+    );
 }

@@ -23,6 +23,50 @@ pub(crate) struct Config {
     pub(crate) auth: AuthConfig,
     /// `[server]`
     pub(crate) server: ServerConfig,
+    /// `[imap]`
+    pub(crate) imap: ImapConfig,
+}
+
+/// `[imap]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ImapConfig {
+    /// Plain IMAP TCP addresses (STARTTLS offered when a certificate is set).
+    /// Default: `127.0.0.1:1143`.
+    pub(crate) listen: Vec<String>,
+    /// Implicit-TLS (IMAPS) TCP addresses; need `tls_cert` and `tls_key`. Default: none.
+    pub(crate) imaps_listen: Vec<String>,
+    /// PEM certificate chain for IMAPS and STARTTLS.
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key for IMAPS and STARTTLS.
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Accept LOGIN/AUTHENTICATE without TLS from non-loopback clients. Default false.
+    pub(crate) allow_plaintext_auth: bool,
+    /// Largest APPEND literal in bytes. Default 50 MiB.
+    pub(crate) max_literal_size: u32,
+    /// Mailboxes created and subscribed at login, name = SPECIAL-USE attribute. Default:
+    /// Drafts, Sent, Trash, Junk. An empty table turns it off.
+    pub(crate) autocreate: std::collections::BTreeMap<String, String>,
+    /// Seconds between checks for changes while a client idles. Default 2.
+    pub(crate) idle_poll: u64,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["127.0.0.1:1143".into()],
+            imaps_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext_auth: false,
+            max_literal_size: 50 * 1024 * 1024,
+            autocreate: ["Drafts", "Sent", "Trash", "Junk"]
+                .into_iter()
+                .map(|n| (n.to_string(), format!("\\{n}")))
+                .collect(),
+            idle_poll: 2,
+        }
+    }
 }
 
 /// `[server]`

@@ -6,6 +6,7 @@ mod config;
 mod context;
 mod exit;
 mod home;
+mod imap;
 mod privilege;
 mod secret;
 mod serve;

@@ -66,12 +66,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lmtp_sockets = lmtp::bind(lmtp_addrs, &options)
         .await
         .with_context(|| format!("[lmtp] listen: cannot listen on {:?}", config.lmtp.listen))?;
+    let imap_options = crate::imap::options(&config)?;
+    let imap_sockets = crate::imap::bind(&config).await?;
     drop_privileges(&config)?;
     let users = db.list().await.map(|u| u.len()).unwrap_or(0);
     if users == 0 {
         info!("no users yet; add the first one with: tresor user add you@example.org");
     }
 
+    info!(listen = ?config.imap.listen, imaps = ?config.imap.imaps_listen, "IMAP listening");
+    let imap_task = crate::imap::spawn(
+        imap_sockets,
+        imap_options,
+        Arc::clone(&db),
+        Arc::clone(&config),
+        stop_rx.clone(),
+    );
     let handler = Arc::new(Delivery {
         db,
         config: Arc::clone(&config),
@@ -88,6 +98,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     notify_systemd("STOPPING=1");
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(config.server.shutdown_grace);
+    let _ = tokio::time::timeout(grace, imap_task).await;
     for task in auth_tasks {
         let _ = tokio::time::timeout(grace, task).await;
     }

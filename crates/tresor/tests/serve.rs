@@ -59,7 +59,7 @@ fn lmtp_delivery_and_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\", \"{}\"]\n[auth]\nlisten = [\"{}\"]\n[server]\nhostname = \"mx.test\"\n[mail]\ncurve = \"prime256v1\"\n",
+            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\", \"{}\"]\n[auth]\nlisten = [\"{}\"]\n[server]\nhostname = \"mx.test\"\n[imap]\nlisten = []\n[mail]\ncurve = \"prime256v1\"\n",
             tmp.path().join("data").display(),
             tmp.path().join("private/lmtp").display(),
             tmp.path().join("auth").display()

@@ -79,7 +79,10 @@ impl Harness {
             starttls: false,
         };
         let greeting = h.drain();
-        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{greeting}");
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
         h
     }
 
