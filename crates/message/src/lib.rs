@@ -29,8 +29,8 @@
 //! | SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT | [`Message::matches_header`] | `bool` |
 //! | SEARCH BODY / TEXT | [`Message::matches_body`] / [`Message::matches_text`] | `bool` |
 //! | SEARCH SENTBEFORE/SENTON/SENTSINCE, SORT DATE | [`Message::sent_date`] | [`SentDate`] |
-//! | SORT SUBJECT | [`Message::base_subject`] | `String` |
-//! | SORT FROM/TO/CC | [`Message::sort_address`] | `Option<String>` |
+//! | SORT SUBJECT/FROM/TO/CC/DISPLAYFROM/DISPLAYTO | [`Message::sort_key`] | `String`, compare as strings |
+//! | (RFC 5256 base subject, SORT address local part, raw) | [`Message::base_subject`], [`Message::sort_address`] | `String` |
 //!
 //! The same functions exist as free functions over `&[u8]` ([`envelope`],
 //! [`body_structure`], [`section`], [`to_wire`], [`matches_header`], [`matches_body`],
@@ -82,6 +82,24 @@ pub use wire::NUL_REPLACEMENT;
 pub struct Message<'a> {
     raw: &'a [u8],
     root: mime::Part,
+}
+
+/// A SORT criterion that compares strings (RFC 5256 and RFC 5957 DISPLAYFROM/DISPLAYTO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SortField {
+    /// SORT CC: local part of the first Cc address.
+    Cc,
+    /// SORT DISPLAYFROM: decoded display name of the first From address, else its address.
+    DisplayFrom,
+    /// SORT DISPLAYTO: as DisplayFrom, for To.
+    DisplayTo,
+    /// SORT FROM: local part of the first From address.
+    From,
+    /// SORT SUBJECT: the base subject.
+    Subject,
+    /// SORT TO: local part of the first To address.
+    To,
 }
 
 /// Which address header SORT FROM/TO/CC looks at.
@@ -264,8 +282,54 @@ impl<'a> Message<'a> {
         sort::base_subject(&subject)
     }
 
-    /// SORT FROM/TO/CC key: the local part (RFC 5256 addr-mailbox) of the first address
-    /// of that header, lossily decoded as UTF-8; `None` when there is none.
+    /// The SORT key for `field` as Dovecot 2.3 builds it: the value (see [`SortField`];
+    /// empty when the header is missing) put through [`collation_key`]. Sort by comparing
+    /// the keys as strings (byte order), ties by sequence number. A group name counts as
+    /// the first address, as in Dovecot. SORT DATE is [`Message::sent_date`] (Dovecot
+    /// falls back to INTERNALDATE when it is `None`); SORT SIZE is
+    /// [`Message::rfc822_size`].
+    pub fn sort_key(&self, field: SortField) -> String {
+        let value = match field {
+            SortField::Subject => {
+                let subject =
+                    header::fields(self.raw, self.root.header_start, self.root.body_start)
+                        .find(|f| f.is(self.raw, "Subject"))
+                        .map(|f| search::decode_header(f.raw_value(self.raw)));
+                subject.map(|s| sort::base_subject(&s)).unwrap_or_default()
+            }
+            SortField::Cc => self.sort_address(AddressField::Cc).unwrap_or_default(),
+            SortField::From => self.sort_address(AddressField::From).unwrap_or_default(),
+            SortField::To => self.sort_address(AddressField::To).unwrap_or_default(),
+            SortField::DisplayFrom => self.display_name("From"),
+            SortField::DisplayTo => self.display_name("To"),
+        };
+        collation_key(&value)
+    }
+
+    /// RFC 5957 display name of the first address of `field`.
+    fn display_name(&self, field: &str) -> String {
+        let Some(a) = search::first_address(self.raw, &self.root, field) else {
+            return String::new();
+        };
+        if let Some(name) = &a.name {
+            let decoded = search::decode_header(name);
+            if !decoded.is_empty() {
+                return decoded;
+            }
+        }
+        let mut out =
+            String::from_utf8_lossy(a.mailbox.as_deref().unwrap_or_default()).into_owned();
+        if let Some(host) = &a.host {
+            out.push('@');
+            out.push_str(&String::from_utf8_lossy(host));
+        }
+        out
+    }
+
+    /// The raw local part (RFC 5256 addr-mailbox) of the first address of the first such
+    /// header (a group's name when the list starts with a group, as Dovecot takes it),
+    /// lossily decoded as UTF-8; `None` when there is none. [`Message::sort_key`] is the
+    /// collated form SORT compares.
     pub fn sort_address(&self, field: AddressField) -> Option<String> {
         let name = match field {
             AddressField::Cc => "Cc",
@@ -275,6 +339,23 @@ impl<'a> Message<'a> {
         let a = search::first_address(self.raw, &self.root, name)?;
         a.mailbox.map(|m| String::from_utf8_lossy(&m).into_owned())
     }
+}
+
+/// Dovecot's SORT collation (`uni_utf8_to_decomposed_titlecase`): every character
+/// title-cased (approximated by a one-character upper case), then decomposed
+/// (compatibility decomposition). Compare the results as plain strings.
+pub fn collation_key(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let mut up = c.to_uppercase();
+        let t = match (up.next(), up.next()) {
+            (Some(u), None) => u,
+            _ => c,
+        };
+        out.extend(std::iter::once(t).nfkd());
+    }
+    out
 }
 
 /// The wire form of a whole message, as Dovecot sends `BODY[]`: LF → CRLF, a lone CR

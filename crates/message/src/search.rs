@@ -275,10 +275,10 @@ pub(crate) fn matches_text(raw: &[u8], root: &Part, needle: &str) -> bool {
     in_headers || matches_body(raw, root, needle)
 }
 
-/// The first address of `field` in the top-level header.
+/// The first address (a group start counts, as in Dovecot) of the first `field` header.
 pub(crate) fn first_address(raw: &[u8], root: &Part, field: &str) -> Option<Addr> {
-    fields(raw, root.header_start, root.body_start)
-        .filter(|f| f.is(raw, field))
-        .flat_map(|f| parse_addresses(&unfold(f.raw_value(raw))))
-        .find(|a| a.host.is_some())
+    let f = fields(raw, root.header_start, root.body_start).find(|f| f.is(raw, field))?;
+    parse_addresses(&unfold(f.raw_value(raw)))
+        .into_iter()
+        .next()
 }

@@ -15,7 +15,7 @@ use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
-use message::{AddressField, Message};
+use message::{AddressField, Message, SortField};
 
 fn section(text: &str) -> Option<Section<'static>> {
     let line = format!("t FETCH 1 ({text})\r\n");
@@ -65,8 +65,19 @@ fn sort_addresses_are_first_local_parts() {
         To: Team: bob@example.org;\r\nCc: (nobody)\r\n\r\n";
     let msg = Message::parse(raw);
     assert_eq!(msg.sort_address(AddressField::From).as_deref(), Some("zed"));
-    assert_eq!(msg.sort_address(AddressField::To).as_deref(), Some("bob"));
+    // a group's name counts as the first address (Dovecot; see dovecot_sort.rs)
+    assert_eq!(msg.sort_address(AddressField::To).as_deref(), Some("Team"));
     assert_eq!(msg.sort_address(AddressField::Cc), None);
+    assert_eq!(msg.sort_key(SortField::From), "ZED");
+    assert_eq!(msg.sort_key(SortField::DisplayFrom), "ZED");
+    assert_eq!(msg.sort_key(SortField::Cc), "");
+}
+
+#[test]
+fn collation_decomposes_and_uppercases() {
+    // Like Dovecot's tables: a character without a one-character title case (ß, the ﬁ
+    // ligature) is only decomposed, and the decomposition is not title-cased again.
+    assert_eq!(message::collation_key("Émile ﬁx ß"), "E\u{301}MILE fiX ß");
 }
 
 #[test]

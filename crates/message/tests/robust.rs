@@ -23,7 +23,7 @@ use imap_codec::imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
 use imap_codec::imap_types::response::{Data, Response};
-use message::{AddressField, Message};
+use message::{AddressField, Message, SortField};
 use proptest::prelude::*;
 
 const SECTIONS: &[&str] = &[
@@ -147,6 +147,16 @@ fn exercise(raw: &[u8], sections: &[Option<Section<'static>>], roundtrip_values:
     let _ = msg.base_subject();
     for f in [AddressField::From, AddressField::To, AddressField::Cc] {
         let _ = msg.sort_address(f);
+    }
+    for f in [
+        SortField::Cc,
+        SortField::DisplayFrom,
+        SortField::DisplayTo,
+        SortField::From,
+        SortField::Subject,
+        SortField::To,
+    ] {
+        let _ = msg.sort_key(f);
     }
 }
 
