@@ -143,11 +143,7 @@ impl Session {
                         enabled.push("CONDSTORE");
                     }
                 }
-                self.line(
-                    &format!("* ENABLED {}", enabled.join(" "))
-                        .trim_end()
-                        .to_string(),
-                );
+                self.line(format!("* ENABLED {}", enabled.join(" ")).trim_end());
                 self.ok(&tag, "Enabled.");
             }
             CommandBody::GetQuotaRoot { mailbox } => {

@@ -108,14 +108,13 @@ impl Session {
         }
         let name = sel.name.clone();
         let read_only = sel.read_only;
-        let needs_content = job.items.iter().any(|i| {
-            !matches!(
-                i,
-                MessageDataItemName::Uid
-                    | MessageDataItemName::Flags
-                    | MessageDataItemName::InternalDate
-                    | MessageDataItemName::ModSeq
-            ) && !(matches!(i, MessageDataItemName::Rfc822Size) && msg.vsize.is_some())
+        let needs_content = job.items.iter().any(|i| match i {
+            MessageDataItemName::Uid
+            | MessageDataItemName::Flags
+            | MessageDataItemName::InternalDate
+            | MessageDataItemName::ModSeq => false,
+            MessageDataItemName::Rfc822Size => msg.vsize.is_none(),
+            _ => true,
         });
         let stored = if needs_content {
             self.mail_op(|m| m.read(&name, msg.uid))?

@@ -218,7 +218,7 @@ where
     let mut buf = vec![0u8; READ_BUFFER];
     let mut stopping = false;
     loop {
-        let (back, events, more) = step(session, |s, now| run(s, now)).await?;
+        let (back, events, more) = step(session, run).await?;
         session = back;
         for event in events {
             match event {

@@ -207,9 +207,10 @@ impl Session {
                 modifiers,
             } => {
                 let flags = store_flags(&flags);
-                let unchanged_since = modifiers.iter().find_map(|m| match m {
-                    StoreModifier::UnchangedSince(n) => Some(*n),
-                });
+                let unchanged_since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(n)| *n)
+                    .next();
                 self.store(
                     &tag,
                     &sequence_set,

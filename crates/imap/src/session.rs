@@ -329,20 +329,20 @@ impl Session {
             CommandBody::Capability => {
                 let caps = self.capabilities();
                 self.line(&format!("* CAPABILITY {caps}"));
-                return self.ok(&tag, "Capability completed.");
+                self.ok(&tag, "Capability completed.");
             }
             CommandBody::Noop => {
                 self.refresh(true);
-                return self.ok(&tag, "NOOP completed.");
+                self.ok(&tag, "NOOP completed.");
             }
             CommandBody::Logout => {
                 self.line("* BYE Logging out");
                 self.ok(&tag, "Logout completed.");
-                return self.logout_now();
+                self.logout_now();
             }
             CommandBody::Id { .. } => {
                 self.line("* ID (\"name\" \"tresor\")");
-                return self.ok(&tag, "ID completed.");
+                self.ok(&tag, "ID completed.");
             }
             body => match self.state {
                 State::NotAuthenticated => self.not_authenticated(tag, body),

@@ -82,7 +82,7 @@ fn rfc3501_wrong_state_and_malformed_commands() {
     let mut h = Harness::new();
     assert!(h.send(b"a SELECT INBOX\r\n").starts_with("a BAD"));
     assert!(h.send(b"b FOO BAR\r\n").starts_with("b BAD"));
-    assert!(h.send(b"garbage\r\n").starts_with("* BAD") || true);
+    assert!(h.send(b"garbage\r\n").contains(" BAD "));
     h.login();
     assert!(h.send(b"c FETCH 1 FLAGS\r\n").starts_with("c BAD"));
     assert!(
@@ -255,11 +255,8 @@ fn rfc6154_list_special_use_children_and_subscriptions() {
     );
     let r = h.send(b"n CREATE \"Entw&APw-rfe\"\r\n");
     assert!(r.starts_with("n OK"), "{r}");
-    assert!(
-        h.send(b"o LIST \"\" Entw*\r\n")
-            .contains("\"Entw&APw-rfe\"")
-            || true
-    );
+    let r = h.send(b"o LIST \"\" Entw*\r\n");
+    assert!(r.contains(" Entw&APw-rfe\r\n"), "{r}");
 }
 
 #[test]

@@ -1,6 +1,12 @@
 //! Scripted sessions without sockets: a real Maildir in a temp dir, a fake userdb.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::sync::Arc;
