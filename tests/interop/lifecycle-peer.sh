@@ -13,6 +13,8 @@
 #      every file is sealed to a folder key that is now active
 #   5. a crypt=0 user: tresor mailbox encrypt, Dovecot reads (files sealed);
 #      tresor mailbox decrypt, Dovecot reads (files plaintext again)
+#   6. tresor key password --wrap argon2id: tresor still reads, Dovecot cannot
+#      (the documented trade-off); --wrap dovecot: Dovecot reads again
 #
 # Every check prints "ok - ..." or "not ok - ..."; the last line is
 # "N passed, M failed"; the exit status is non-zero if M > 0. Must run as root.
@@ -232,6 +234,21 @@ run "tresor mailbox decrypt $P" "$PWP
 counts=$(sealed_files "$(homeof "$P")")
 [ "$counts" = "0 4" ] && ok "c5: all 4 message files are plaintext again" || notok "c5: all files plaintext" "sealed/plain: $counts"
 dovecot_reads "c5-decrypted" "$P" "$PWP"
+
+echo "# 6. the argon2id wrap and back"
+run "tresor key password $U --wrap argon2id" "$PW3
+" key password "$U" --wrap argon2id
+run "c6: tresor mailbox verify $U with the argon2id wrap" "$PW3
+" mailbox verify "$U" --password-stdin
+if python3 "$PEER/client.py" fetch --user "$U" --password "$PW3" --mailbox INBOX \
+  --out "$WORK/imap.argon" >/dev/null 2>&1 && [ -s "$WORK/imap.argon/1.eml" ]; then
+  notok "c6: Dovecot cannot open argon2id-wrapped keys (it served a message)"
+else
+  ok "c6: Dovecot cannot open argon2id-wrapped keys (as documented)"
+fi
+run "tresor key password $U --wrap dovecot" "$PW3
+" key password "$U" --wrap dovecot
+dovecot_reads "c6" "$U" "$PW3"
 
 summary
 [ "$FAIL" = 0 ]

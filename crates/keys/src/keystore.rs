@@ -369,10 +369,12 @@ impl Keys {
         let mut any = false;
         let mut needed_password = false;
         let prefix = format!("priv/{}privkeys/", user_prefix(&self.inbox));
+        // With the strong wrap the argon2id-derived secret comes first (see `strong`).
+        let secrets = crate::strong::candidates(&self.map, &self.inbox, password)?;
         for (_, parsed) in user_key_strings(&self.map, &prefix)? {
             any = true;
             let r = match password {
-                Some(pw) => parsed.unlock_with_password(pw),
+                Some(_) => crate::strong::unlock_any(&parsed, &secrets),
                 None => parsed.unlock(),
             };
             match r {

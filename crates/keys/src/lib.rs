@@ -13,6 +13,7 @@
 pub mod attributes;
 pub mod keystore;
 pub mod rotation;
+pub mod strong;
 pub mod wraps;
 
 pub use keystore::{

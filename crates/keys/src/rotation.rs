@@ -4,6 +4,7 @@
 use mailcrypt::{Curve, KeyId, PrivateKey, WrapWith};
 
 use crate::keystore::{BOX_CRYPT_PREFIX, KeyStore, KeysError, folder_prefix, key_err, user_prefix};
+use crate::strong::wrap_secret;
 use crate::wraps::add_to_recovery_slots;
 
 impl KeyStore {
@@ -14,10 +15,12 @@ impl KeyStore {
     pub fn rotate_keys(&self, curve: Curve, password: &[u8]) -> Result<KeyId, KeysError> {
         let user = PrivateKey::generate(curve);
         let uid = user.id();
-        let private = user
-            .to_key_string(WrapWith::Password(password))
-            .map_err(|e| key_err(&uid, e))?;
         self.file.update(|map| {
+            // In the user's wrap mode (`strong`).
+            let secret = wrap_secret(map, &self.inbox, password)?;
+            let private = user
+                .to_key_string(WrapWith::Password(&secret))
+                .map_err(|e| key_err(&uid, e))?;
             let up = user_prefix(&self.inbox);
             map.set(format!("priv/{up}privkeys/{uid}"), private.as_bytes());
             map.set(

@@ -22,6 +22,7 @@ use mailcrypt::{KeyError, KeyId, PrivateKey, PrivateKeyString, PublicKey, Wrap, 
 
 use crate::attributes::AttributeMap;
 use crate::keystore::{KeyStore, Keys, KeysError, folder_prefix, key_err, user_prefix};
+use crate::strong::{candidates, unlock_any, wrap_secret};
 
 /// Server-attribute prefix of tresor's own records (below the INBOX GUID).
 pub const TRESOR_PREFIX: &str = "vendor/vendor.dovecot/pvt/server/vendor/vendor.tresor/";
@@ -38,15 +39,17 @@ impl KeyStore {
     /// Writes `keys` wrapped under `new` as the staged wraps (replacing any earlier staged set),
     /// in one locked update. The active wraps are not touched.
     pub fn stage_wraps(&self, keys: &[PrivateKey], new: &[u8]) -> Result<usize, KeysError> {
-        let mut wrapped = Vec::new();
-        for key in keys {
-            let s = key
-                .to_key_string(WrapWith::Password(new))
-                .map_err(|e| key_err(&key.id(), e))?;
-            wrapped.push((key.id(), s));
-        }
         let prefix = staged_prefix(&self.inbox);
         self.file.update(|map| {
+            // In the user's wrap mode (`strong`): the argon2id record stays as it is.
+            let secret = wrap_secret(map, &self.inbox, new)?;
+            let mut wrapped = Vec::new();
+            for key in keys {
+                let s = key
+                    .to_key_string(WrapWith::Password(&secret))
+                    .map_err(|e| key_err(&key.id(), e))?;
+                wrapped.push((key.id(), s));
+            }
             remove_prefix(map, &prefix);
             for (id, s) in &wrapped {
                 map.set(format!("{prefix}{id}"), s.as_bytes());
@@ -70,11 +73,10 @@ impl KeyStore {
                     Some((id.to_string(), v.to_vec()))
                 })
                 .collect();
+            let secrets = candidates(map, &self.inbox, Some(new))?;
             for (id, value) in &staged {
                 let parsed = parse_value(id, value)?;
-                parsed
-                    .unlock_with_password(new)
-                    .map_err(|e| wrong_or(id, e))?;
+                unlock_any(&parsed, &secrets).map_err(|e| wrong_or(id, e))?;
             }
             for (id, value) in &staged {
                 map.set(format!("{privkeys}{id}"), value.clone());
@@ -177,11 +179,14 @@ impl Keys {
 
     /// The user keys that the staged wraps open with `password` (empty if none).
     pub fn unlock_staged(&self, password: &[u8]) -> Vec<PrivateKey> {
+        let Ok(secrets) = candidates(&self.map, &self.inbox, Some(password)) else {
+            return Vec::new();
+        };
         self.map
             .iter_prefix(staged_prefix(&self.inbox))
             .filter_map(|(_, v)| std::str::from_utf8(v).ok())
             .filter_map(|s| PrivateKeyString::parse(s).ok())
-            .filter_map(|p| p.unlock_with_password(password).ok())
+            .filter_map(|p| unlock_any(&p, &secrets).ok())
             .collect()
     }
 

@@ -11,6 +11,7 @@
 //! message (tmp file written; renamed); `decrypt` the same with crypt=0.
 
 use keys::KeysError;
+use keys::strong::WrapMode;
 use mailcrypt::Curve;
 use store::account::Account;
 use zeroize::Zeroizing;
@@ -32,13 +33,13 @@ pub struct Converted {
 }
 
 /// Seals every plaintext message of `account` to its folder's key, making the user key pair
-/// (on `curve`, wrapped under `password`) and folder keys as needed, and sets crypt=2. Only
-/// ciphertext is written; the plaintext exists in memory only.
+/// (on `curve`, wrapped under `password` in mode `wrap`) and folder keys as needed, and sets
+/// crypt=2. Only ciphertext is written; the plaintext exists in memory only.
 pub fn encrypt(
     account: &Account,
     login: &mut dyn Login,
     password: &[u8],
-    curve: Curve,
+    (curve, wrap): (Curve, WrapMode),
     progress: &dyn Progress,
 ) -> Result<Converted, LifecycleError> {
     if !login.verify(password)? {
@@ -53,6 +54,9 @@ pub fn encrypt(
         Ok(_) => {}
         Err(KeysError::NoUserKey) => {
             ks.generate_user_key(curve, Some(password), false)?;
+            if wrap == WrapMode::Argon2id {
+                ks.rewrap_with_mode(password, password, wrap)?;
+            }
         }
         Err(KeysError::WrongPassword | KeysError::PasswordRequired) => {
             return Err(LifecycleError::KeysDoNotOpen {

@@ -205,6 +205,10 @@ pub(crate) struct MailConfig {
     pub(crate) gid: u32,
     /// Curve of new user keys (OpenSSL name). Default `secp521r1`.
     pub(crate) curve: String,
+    /// How new user keys are wrapped: `dovecot` (PBKDF2 of the password; Dovecot can unlock)
+    /// or `argon2id` (stronger against offline guessing; only tresor can unlock). Default
+    /// `dovecot`.
+    pub(crate) key_wrap: String,
 }
 
 impl Default for MailConfig {
@@ -214,6 +218,7 @@ impl Default for MailConfig {
             uid: 5000,
             gid: 5000,
             curve: "secp521r1".into(),
+            key_wrap: "dovecot".into(),
         }
     }
 }

@@ -295,3 +295,45 @@ fn rotate_reseals_everything_to_new_keys_and_retires_the_old() {
     assert!(env.works(NEW));
     env.assert_contents(NEW, &sent);
 }
+
+#[test]
+fn argon2id_wrap_converts_both_ways_and_survives_passwd_and_rotate() {
+    let env = Env::new();
+    let sent = env.alice(false, 0);
+    let attrs = env.maildir().join("dovecot-attributes");
+    let record = "vendor/vendor.tresor/wrap";
+    let has_record = || String::from_utf8_lossy(&std::fs::read(&attrs).unwrap()).contains(record);
+    let bad = env.run(
+        &["key", "password", EMAIL, "--wrap", "scrypt"],
+        &format!("{OLD}\n"),
+    );
+    assert_eq!(code(&bad), 1);
+    let wrong = env.run(&["key", "password", EMAIL, "--wrap", "argon2id"], "nope\n");
+    assert_eq!(code(&wrong), 3);
+    assert!(!has_record());
+
+    let out = env.run(
+        &["key", "password", EMAIL, "--wrap", "argon2id"],
+        &format!("{OLD}\n"),
+    );
+    assert!(ok(&out).contains("argon2id wrap"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Dovecot cannot unlock"));
+    assert!(has_record());
+    assert!(env.works(OLD));
+    ok(&env.run(&["user", "passwd", EMAIL], &format!("{OLD}\n{NEW}\n")));
+    assert!(has_record() && env.works(NEW) && !env.works(OLD));
+    ok(&env.run(
+        &["key", "rotate", EMAIL, "--password-stdin"],
+        &format!("{NEW}\n"),
+    ));
+    assert!(has_record() && env.works(NEW));
+    env.assert_contents(NEW, &sent);
+
+    ok(&env.run(
+        &["key", "password", EMAIL, "--wrap", "dovecot"],
+        &format!("{NEW}\n"),
+    ));
+    assert!(!has_record());
+    assert!(env.works(NEW));
+    env.assert_contents(NEW, &sent);
+}

@@ -58,10 +58,15 @@ pub(crate) enum KeyCommand {
     },
     /// Re-wrap the user's private keys from an old to a new key password ("OLD\nNEW\n" on
     /// stdin). Unlike `doveadm cryptokey password` it never removes protection. It does not
-    /// change the login password.
+    /// change the login password. With --wrap, converts between Dovecot's wrap and the
+    /// argon2id wrap ("PASSWORD\n" alone on stdin keeps the password).
     Password {
         /// The user.
         email: String,
+        /// Wrap the keys `dovecot` (PBKDF2; Dovecot can unlock) or `argon2id` (only tresor
+        /// can unlock). Default: as they are.
+        #[arg(long)]
+        wrap: Option<String>,
     },
     /// Make a recovery code (printed once on stdout) that can reset the password
     /// (`tresor user reset`). Needs the password.
@@ -133,16 +138,9 @@ pub(crate) fn run(ctx: &mut Ctx, cmd: KeyCommand) -> anyhow::Result<()> {
             email,
             password_stdin,
         } => crate::cli::lifecycle::rotate(ctx, &email, password_stdin),
-        KeyCommand::Password { email } => {
-            let old = secret::read_line("old password")?;
-            let new = secret::read_line("new password")?;
-            anyhow::ensure!(!new.is_empty(), "the new password may not be empty");
+        KeyCommand::Password { email, wrap } => {
             let (home, owner) = resolve(ctx, Some(&email), None)?;
-            let n = as_mail_user(owner, || {
-                Ok(Home::new(&home)?.keystore()?.rewrap_user_keys(&old, &new)?)
-            })?;
-            println!("re-wrapped {n} user key(s)");
-            Ok(())
+            crate::cli::lifecycle::key_password(&home, owner, wrap.as_deref())
         }
     }
 }

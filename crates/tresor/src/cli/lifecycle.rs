@@ -7,6 +7,7 @@
 use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
+use keys::strong::WrapMode;
 use lifecycle::{Login, LoginError, Progress};
 use mailcrypt::{Curve, KeyId};
 use store::account::Account;
@@ -249,6 +250,7 @@ pub(crate) fn prune(ctx: &mut Ctx, email: &str, ids: &[String]) -> anyhow::Resul
 pub(crate) fn encrypt(ctx: &mut Ctx, email: &str, password_stdin: bool) -> anyhow::Result<()> {
     let password = password(password_stdin)?;
     let curve = curve(ctx)?;
+    let wrap = wrap_mode(ctx)?;
     let account = open(ctx, email)?;
     let mut login = DbLogin {
         ctx,
@@ -258,7 +260,7 @@ pub(crate) fn encrypt(ctx: &mut Ctx, email: &str, password_stdin: bool) -> anyho
         &account,
         &mut login,
         &password,
-        curve,
+        (curve, wrap),
         &Bar::new("encrypting"),
     )?;
     println!(
@@ -335,6 +337,53 @@ fn password(password_stdin: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
 fn curve(ctx: &Ctx) -> anyhow::Result<Curve> {
     Curve::from_name(&ctx.config.mail.curve)
         .with_context(|| format!("[mail] curve: unknown curve {}", ctx.config.mail.curve))
+}
+
+/// `[mail] key_wrap` as a [`WrapMode`].
+pub(crate) fn wrap_mode(ctx: &Ctx) -> anyhow::Result<WrapMode> {
+    WrapMode::from_name(&ctx.config.mail.key_wrap).with_context(|| {
+        format!(
+            "[mail] key_wrap: unknown wrap {}; use dovecot or argon2id",
+            ctx.config.mail.key_wrap
+        )
+    })
+}
+
+/// `tresor key password EMAIL [--wrap dovecot|argon2id]`: "OLD\nNEW\n" (with --wrap, a
+/// single line keeps the password). Only the key wraps change, not the login hash.
+pub(crate) fn key_password(
+    home: &std::path::Path,
+    owner: (u32, u32),
+    wrap: Option<&str>,
+) -> anyhow::Result<()> {
+    let wrap = wrap
+        .map(|w| {
+            WrapMode::from_name(w)
+                .with_context(|| format!("unknown wrap {w}; use dovecot or argon2id"))
+        })
+        .transpose()?;
+    let old = secret::read_line("old password")?;
+    let new = match (secret::read_line("new password"), wrap) {
+        (Ok(new), _) => new,
+        (Err(_), Some(_)) => old.clone(),
+        (Err(e), None) => return Err(e),
+    };
+    anyhow::ensure!(!new.is_empty(), "the new password may not be empty");
+    let maildir = home.join("Maildir");
+    let guid = store::uidlist::read_guid(&maildir)
+        .with_context(|| format!("cannot find the INBOX GUID of {}", home.display()))?;
+    let ks = keys::KeyStore::new(&maildir, &guid.to_string());
+    let mode = match wrap {
+        Some(w) => w,
+        None => ks.load()?.wrap_mode(),
+    };
+    let n = ks.rewrap_with_mode(&old, &new, mode)?;
+    let _ = std::os::unix::fs::chown(ks.path(), Some(owner.0), Some(owner.1));
+    println!("re-wrapped {n} user key(s) ({} wrap)", mode.name());
+    if mode == WrapMode::Argon2id {
+        eprintln!("tresor: note: Dovecot cannot unlock argon2id-wrapped keys; only tresor can");
+    }
+    Ok(())
 }
 
 fn keystore(account: &Account) -> anyhow::Result<keys::KeyStore> {

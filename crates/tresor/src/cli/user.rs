@@ -105,6 +105,7 @@ fn add(
     anyhow::ensure!(!password.is_empty(), "the password may not be empty");
     let curve = Curve::from_name(&ctx.config.mail.curve)
         .with_context(|| format!("[mail] curve: unknown curve {}", ctx.config.mail.curve))?;
+    let wrap = crate::cli::lifecycle::wrap_mode(ctx)?;
     let owner = (ctx.config.mail.uid, ctx.config.mail.gid);
     let home = ctx.config.home_for(email)?;
     create_home(&home, owner)?;
@@ -118,6 +119,9 @@ fn add(
             let usable = keys.has_user_key() && keys.unlock_user(Some(&password)).is_ok();
             if !usable {
                 ks.generate_user_key(curve, Some(&password), false)?;
+                if wrap == keys::strong::WrapMode::Argon2id {
+                    ks.rewrap_with_mode(&password, &password, wrap)?;
+                }
             }
         }
         Ok(())
