@@ -25,7 +25,7 @@ seconds=${1:-${FUZZ_SECONDS:-10}}
 shift || true
 sanitizer=${FUZZ_SANITIZER:-address}
 timeout=${FUZZ_TIMEOUT:-30}
-all_targets=(key_string file_header open attributes_file uidlist)
+all_targets=(key_string file_header open attributes_file uidlist lmtp_session)
 if (($# > 0)); then targets=("$@"); else targets=("${all_targets[@]}"); fi
 logs=fuzz/target/smoke-logs
 

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = list.max_uid();
-    let _ = list.next_uid_for_append();
+    // The delivery path's cheap append point agrees with the full parse.
+    let (version, next) = Uidlist::next_uid_of(data).expect("a list that parses has an append point");
+    assert_eq!(version, list.version);
+    assert_eq!(next, list.next_uid_for_append(), "append point differs from the full parse");
     let encoded = list.encode();
     let again = match Uidlist::parse(&encoded) {
         Ok(again) => again,

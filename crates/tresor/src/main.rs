@@ -69,6 +69,9 @@ enum Command {
     /// Inspect a user's mailboxes.
     #[command(subcommand)]
     Mailbox(cli::mail::MailboxCommand),
+    /// Check that the server is healthy: userdb, data directory, every listener answers.
+    /// Exit status 0 only when all checks pass.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
                 uid,
             } => cli::mail::fetch(&mut ctx, &email, password_stdin, &mailbox, uid),
             Command::Mailbox(c) => cli::mail::mailbox(&mut ctx, c),
+            Command::Status => cli::status::run(&mut ctx),
             Command::Serve => Ok(()),
         });
     match result {

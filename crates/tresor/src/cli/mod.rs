@@ -5,4 +5,5 @@ pub(crate) mod file;
 pub(crate) mod key;
 pub(crate) mod lifecycle;
 pub(crate) mod mail;
+pub(crate) mod status;
 pub(crate) mod user;
