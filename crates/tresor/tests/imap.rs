@@ -370,3 +370,96 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn imap_tls_imaps_and_starttls_with_python_imaplib() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (lmtp, imap, imaps) = (free_port(), free_port(), free_port());
+    let config = tmp.path().join("tresor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n[imap]\nlisten = [\"127.0.0.1:{imap}\"]\nimaps_listen = [\"127.0.0.1:{imaps}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n[mail]\ncurve = \"prime256v1\"\n",
+            tmp.path().join("data").display(),
+            cert.display(),
+            key.display(),
+        ),
+    )
+    .unwrap();
+    let add = tresor(
+        &config,
+        &["user", "add", "tls@example.org", "--password-stdin"],
+        b"tls pw\n",
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let server = Server::start(&config, imap);
+    lmtp_deliver(lmtp, "tls@example.org", b"Subject: tls\r\n\r\nover TLS\r\n");
+    let script = format!(
+        r#"
+import imaplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL("127.0.0.1", {imaps}, ssl_context=ctx)
+m.login("tls@example.org", "tls pw")
+m.select("INBOX")
+typ, data = m.fetch("1", "(BODY.PEEK[])")
+print("IMAPS", data[0][1].hex())
+m.logout()
+s = imaplib.IMAP4("127.0.0.1", {imap})
+assert "STARTTLS" in s.capabilities, s.capabilities
+s.starttls(ssl_context=ctx)
+assert "STARTTLS" not in s.capabilities, s.capabilities
+s.login("tls@example.org", "tls pw")
+s.select("INBOX")
+typ, data = s.fetch("1", "(BODY.PEEK[])")
+print("STARTTLS", data[0][1].hex())
+s.logout()
+"#
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = std::str::from_utf8(b"Subject: tls\r\n\r\nover TLS\r\n").unwrap();
+    for line in stdout.lines() {
+        let (_, hex_body) = line.split_once(' ').unwrap();
+        let bytes = hex::decode(hex_body).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.ends_with(body), "{line}: {text}");
+    }
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    server.stop();
+}
