@@ -150,40 +150,57 @@ pub(crate) fn parse_addresses(value: &[u8]) -> Vec<Addr> {
     };
     let mut out = Vec::new();
     let mut in_group = false;
-    while p.pos < toks.len() {
-        match p.peek() {
-            Some(Token::Special(b',')) => {
+    // Dovecot (with FILL_MISSING): an empty element between separators, or a separator
+    // where an address should be, is an address with MISSING_MAILBOX/MISSING_DOMAIN; an
+    // empty list and a trailing comma add nothing.
+    let missing = || fill(Addr::default());
+    while let Some(t) = p.peek() {
+        match t {
+            Token::Comment(_) => p.pos += 1,
+            Token::Special(b',') => {
+                out.push(missing());
                 p.pos += 1;
-                continue;
             }
-            Some(Token::Special(b';')) => {
+            Token::Special(b';') => {
                 p.pos += 1;
                 if in_group {
                     out.push(Addr::default());
                     in_group = false;
+                    p.skip_comments();
+                    if let Some(Token::Special(b',')) = p.peek() {
+                        p.pos += 1;
+                    }
+                } else {
+                    out.push(missing());
                 }
-                continue;
             }
-            _ => {}
-        }
-        let before = p.pos;
-        match p.mailbox_or_group() {
-            Item::GroupStart(name) => {
-                if in_group {
-                    out.push(Addr::default());
+            _ => {
+                let before = p.pos;
+                match p.mailbox_or_group() {
+                    Item::GroupStart(name) => {
+                        if in_group {
+                            out.push(Addr::default());
+                        }
+                        in_group = true;
+                        out.push(Addr {
+                            mailbox: Some(name),
+                            ..Addr::default()
+                        });
+                        continue;
+                    }
+                    Item::Mailbox(a) => out.push(a),
+                    Item::Nothing => out.push(missing()),
                 }
-                in_group = true;
-                out.push(Addr {
-                    mailbox: Some(name),
-                    ..Addr::default()
-                });
+                if p.pos == before {
+                    // cannot make progress: skip one token
+                    p.pos += 1;
+                }
+                // the separator after an address
+                p.skip_comments();
+                if let Some(Token::Special(b',')) = p.peek() {
+                    p.pos += 1;
+                }
             }
-            Item::Mailbox(a) => out.push(a),
-            Item::Nothing => {}
-        }
-        if p.pos == before {
-            // cannot make progress: skip one token
-            p.pos += 1;
         }
     }
     if in_group {
@@ -267,6 +284,12 @@ impl Parser<'_> {
                     host,
                 }))
             }
+        }
+    }
+
+    fn skip_comments(&mut self) {
+        while let Some(Token::Comment(_)) = self.peek() {
+            self.pos += 1;
         }
     }
 

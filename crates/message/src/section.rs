@@ -83,40 +83,46 @@ fn select<'a>(raw: &'a [u8], root: &Part, s: &Section<'_>) -> Option<Cow<'a, [u8
         Section::HeaderFields(p, names) => {
             let m = message_for(p)?;
             let names: Vec<&[u8]> = names.as_ref().iter().map(|n| n.as_ref()).collect();
-            Cow::Owned(header_fields(raw, m, &names, true))
+            Cow::Owned(header_fields(raw, m, &names, true, p.is_none()))
         }
         Section::HeaderFieldsNot(p, names) => {
             let m = message_for(p)?;
             let names: Vec<&[u8]> = names.as_ref().iter().map(|n| n.as_ref()).collect();
-            Cow::Owned(header_fields(raw, m, &names, false))
+            Cow::Owned(header_fields(raw, m, &names, false, p.is_none()))
         }
     })
 }
 
-/// The header fields of `m` whose name is (or, with `keep == false`, is not) in `names`,
-/// followed by the empty line.
-fn header_fields(raw: &[u8], m: &Part, names: &[&[u8]], keep: bool) -> Vec<u8> {
+/// The header fields of `m` whose name is (or, with `keep == false`, is not) in `names`.
+///
+/// Dovecot builds the two differently, and so do we:
+/// * top-level `HEADER.FIELDS` (`index_mail_get_header_stream`): every field ends with a
+///   line end (added when the header's last line has none), then always the empty line;
+/// * `HEADER.FIELDS.NOT`, and `HEADER.FIELDS` of a message/rfc822 part (the header
+///   filter): fields as stored, and the empty line only when the header has one.
+///
+/// (Once the fields are in its cache, Dovecot drops the empty line of a top-level
+/// `HEADER.FIELDS` for a header that had none; the test `dovecot.rs` documents that one
+/// divergence.)
+fn header_fields(raw: &[u8], m: &Part, names: &[&[u8]], keep: bool, top_level: bool) -> Vec<u8> {
     let mut out = Vec::new();
+    let index_path = keep && top_level;
     for f in fields(raw, m.header_start, m.body_start) {
         let name = f.name(raw);
         let listed = names.iter().any(|n| n.eq_ignore_ascii_case(name));
         if listed == keep {
             push_wire(&mut out, raw, f.start, f.end);
-            if !out.ends_with(b"\n") {
+            if index_path && !out.ends_with(b"\n") {
                 out.extend_from_slice(b"\r\n");
             }
         }
     }
-    // The empty line: always when the header has one; for a header without one (cut by
-    // EOF or a boundary) only when some field was written — what Dovecot answers when it
-    // reads the message. (Once the fields are in its cache, Dovecot drops it in that
-    // case; the test `dovecot.rs` documents that one divergence.)
     let block = raw.get(m.header_start..m.body_start).unwrap_or_default();
     let has_empty_line = block == b"\n"
         || block == b"\r\n"
         || block.ends_with(b"\n\n")
         || block.ends_with(b"\n\r\n");
-    if has_empty_line || !out.is_empty() {
+    if index_path || has_empty_line {
         out.extend_from_slice(b"\r\n");
     }
     out
