@@ -30,9 +30,10 @@ pub(crate) fn decode_header(value: &[u8]) -> String {
     }
 }
 
-/// Lower-cases for matching (Unicode simple lowercase).
+/// Normalises for matching as Dovecot's search does: title case, then decomposed
+/// (so `cafe` finds `café`, and case does not matter).
 pub(crate) fn fold(s: &str) -> String {
-    s.to_lowercase()
+    crate::collation_key(s)
 }
 
 /// Replaces every run of whitespace with one space (Dovecot's `compress_lwsp`).

@@ -62,6 +62,11 @@ fn dovecot_sort_orders_match() {
     }
     let mut checked = 0;
     for (cmd, reply) in &recs[1..] {
+        if let Some(search) = cmd.strip_prefix("SEARCH ") {
+            check_search(&msgs, search, reply);
+            checked += 1;
+            continue;
+        }
         let key = cmd
             .strip_prefix("SORT (")
             .unwrap()
@@ -110,5 +115,50 @@ fn dovecot_sort_orders_match() {
         assert_eq!(seqs, theirs, "{cmd}");
         checked += 1;
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 8 + 12 + 4);
+}
+
+/// SENTON/SENTBEFORE/SENTSINCE (date in the header's own zone; no usable Date is
+/// 1970-01-01 for SEARCH, unlike SORT) and FROM with decomposed needles.
+fn check_search(msgs: &[Message<'_>], search: &str, reply: &str) {
+    let theirs: Vec<usize> = reply
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("* SEARCH")
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (key, arg) = search.split_once(' ').unwrap();
+    let mine: Vec<usize> = (1..=msgs.len())
+        .filter(|s| {
+            let m = &msgs[s - 1];
+            match key {
+                "CHARSET" => m.matches_header("From", arg.strip_prefix("UTF-8 FROM ").unwrap()),
+                _ => {
+                    let sent = m.sent_date().map_or((1970, 1, 1), |d| d.date());
+                    let want = imap_date(arg);
+                    match key {
+                        "SENTON" => sent == want,
+                        "SENTBEFORE" => sent < want,
+                        "SENTSINCE" => sent >= want,
+                        other => panic!("{other}"),
+                    }
+                }
+            }
+        })
+        .collect();
+    assert_eq!(mine, theirs, "SEARCH {search}");
+}
+
+fn imap_date(s: &str) -> (u16, u8, u8) {
+    let mut it = s.split('-');
+    let d: u8 = it.next().unwrap().parse().unwrap();
+    let mon = it.next().unwrap();
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = months.iter().position(|x| *x == mon).unwrap() as u8 + 1;
+    (it.next().unwrap().parse().unwrap(), m, d)
 }
