@@ -241,7 +241,22 @@ impl KeyStore {
     /// The folder's active public key, made first (encrypted to the user's active public key,
     /// no password needed — SPEC §5.5 step 2.3) if the folder has none.
     pub fn ensure_folder_key(&self, guid: &str) -> Result<PublicKey, KeysError> {
+        // Delivery asks this for every message: remember the answer per attributes file
+        // version (its inode, size and mtime change with every rewrite, which is by rename).
+        let stamp = file_stamp(&self.path());
+        if let Some(stamp) = stamp
+            && let Some(k) = folder_key_cache(|c| {
+                c.get(&(self.path(), guid.to_string()))
+                    .filter(|(s, _)| *s == stamp)
+                    .map(|(_, k)| *k)
+            })
+        {
+            return Ok(k);
+        }
         if let Some(k) = self.load()?.active_folder_public_key(guid)? {
+            if let Some(stamp) = stamp {
+                folder_key_cache(|c| c.insert((self.path(), guid.to_string()), (stamp, k)));
+            }
             return Ok(k);
         }
         self.file.update(|map| {
@@ -503,3 +518,23 @@ pub const ATTRIBUTES_FILE: &str = "dovecot-attributes";
 const USER_PRIVKEYS: &str =
     "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/privkeys/";
 const BOX_PRIVKEYS: &str = "vendor/vendor.dovecot/pvt/crypt/privkeys/";
+
+/// What identifies one version of a file rewritten by rename: inode, size, mtime (ns).
+type Stamp = (u64, u64, i64, i64);
+
+fn file_stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+type FolderKeyCache = std::collections::HashMap<(PathBuf, String), (Stamp, PublicKey)>;
+
+/// Process-wide cache of active folder public keys (public data only).
+fn folder_key_cache<R>(f: impl FnOnce(&mut FolderKeyCache) -> R) -> R {
+    static CACHE: std::sync::Mutex<Option<FolderKeyCache>> = std::sync::Mutex::new(None);
+    let mut guard = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(guard.get_or_insert_with(Default::default))
+}

@@ -226,16 +226,24 @@ impl Uidlist {
             return Err(malformed(1, MalformedKind::Empty));
         };
         let list = parse_header(header)?;
-        let last = complete_lines(data).skip(1).last();
+        // The last complete line, found from the end: O(line), not O(file). The header is
+        // line 1; a file with only a header has no records.
+        let complete = data
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .and_then(|end| data.get(..end))
+            .unwrap_or_default();
+        let last = complete
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .and_then(|i| complete.get(i + 1..))
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
         let max = match last {
-            Some(line) => {
-                let number = complete_lines(data).count();
-                Some(
-                    parse_record(line, &list, 0)
-                        .map_err(|kind| malformed(number, kind))?
-                        .uid,
-                )
-            }
+            Some(line) => Some(
+                parse_record(line, &list, 0)
+                    .map_err(|kind| malformed(complete_lines(data).count(), kind))?
+                    .uid,
+            ),
             None => None,
         };
         let after_max = match max {
