@@ -34,6 +34,51 @@ pub(crate) struct DotLock<'a> {
     dev: u64,
     ino: u64,
     armed: bool,
+    /// This process's turn on the lock path; released after the lock file is gone (fields
+    /// drop after `Drop::drop`).
+    _turn: LocalTurn,
+}
+
+/// Threads of one process queue for a lock path here first, so they wait on a condition
+/// variable (woken the moment the holder is done) instead of polling the lock file with
+/// sleeps of 10 ms and more; the dotlock itself still excludes other processes (Dovecot).
+struct LocalTurn {
+    slot: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl LocalTurn {
+    fn take(lock_path: &Path) -> Self {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Condvar, Mutex, PoisonError};
+        type Slots = HashMap<PathBuf, Arc<(Mutex<bool>, Condvar)>>;
+        static SLOTS: Mutex<Option<Slots>> = Mutex::new(None);
+        let slot = {
+            let mut slots = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+            let slots = slots.get_or_insert_with(HashMap::new);
+            // Forget slots nobody holds or waits for, so the map stays small.
+            slots.retain(|_, s| Arc::strong_count(s) > 1);
+            Arc::clone(slots.entry(lock_path.to_path_buf()).or_default())
+        };
+        {
+            let (held, cv) = &*slot;
+            let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+            while *held {
+                held = cv.wait(held).unwrap_or_else(PoisonError::into_inner);
+            }
+            *held = true;
+        }
+        Self { slot }
+    }
+}
+
+impl Drop for LocalTurn {
+    fn drop(&mut self) {
+        let (held, cv) = &*self.slot;
+        *held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        cv.notify_one();
+    }
 }
 
 impl<'a> DotLock<'a> {
@@ -44,6 +89,7 @@ impl<'a> DotLock<'a> {
         lock_path: &'a Path,
         options: &Options,
     ) -> Result<Self, DotlockError> {
+        let turn = LocalTurn::take(lock_path);
         let started = Instant::now();
         let deadline = started.checked_add(options.lock_timeout);
         let (temp, file) = TempName::create(parent_dir(lock_path))?;
@@ -65,6 +111,7 @@ impl<'a> DotLock<'a> {
                         dev: meta.dev(),
                         ino: meta.ino(),
                         armed: true,
+                        _turn: turn,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
