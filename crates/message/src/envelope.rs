@@ -1,7 +1,6 @@
 //! RFC 3501 ENVELOPE, shaped as Dovecot 2.3 sends it (`imap-envelope.c`,
 //! `message-part-data.c`).
 
-use imap_codec::imap_types::core::NString;
 use imap_codec::imap_types::envelope::{Address, Envelope};
 
 use crate::header::{clean_value, fields};
@@ -103,21 +102,4 @@ fn addresses(list: Option<&[Addr]>) -> Vec<Address<'static>> {
             host: nstring(a.host.as_deref()),
         })
         .collect()
-}
-
-/// The empty envelope (all NIL).
-#[allow(dead_code)]
-pub(crate) fn empty() -> Envelope<'static> {
-    Envelope {
-        date: NString(None),
-        subject: NString(None),
-        from: Vec::new(),
-        sender: Vec::new(),
-        reply_to: Vec::new(),
-        to: Vec::new(),
-        cc: Vec::new(),
-        bcc: Vec::new(),
-        in_reply_to: NString(None),
-        message_id: NString(None),
-    }
 }

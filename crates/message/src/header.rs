@@ -63,7 +63,7 @@ impl Iterator for Fields<'_> {
                 return None;
             }
             let start = self.pos;
-            let line_end = line_end(raw, start, self.end);
+            let line_end = line_end_of(raw, start, self.end);
             // The blank line ends the block.
             let line = raw.get(start..line_end).unwrap_or_default();
             if line == b"\n" || line == b"\r\n" {
@@ -102,11 +102,6 @@ impl Iterator for Fields<'_> {
             });
         }
     }
-}
-
-/// Offset just past the LF that ends the line starting at `pos` (or `end`).
-fn line_end(raw: &[u8], pos: usize, end: usize) -> usize {
-    line_end_of(raw, pos, end)
 }
 
 /// Offset just past the next LF at or after `pos`, bounded by `end`.

@@ -51,7 +51,10 @@
 //!   `"MESSAGE" "RFC822"` in upper case where Dovecot writes the type as found; clients
 //!   compare these case-insensitively.
 //! * A missing or unparsable Date: [`Message::sent_date`] is `None`; Dovecot then
-//!   searches and sorts as if the date were 1970-01-01 00:00 UTC (timestamp 0).
+//!   searches (SENTBEFORE/SENTON/SENTSINCE) as if the date were 1970-01-01, but sorts
+//!   (SORT DATE) by INTERNALDATE. SENT* compare the date in the header's own zone.
+//! * SEARCH compares Dovecot's normalised forms ([`collation_key`]: title case, then
+//!   decomposed), so `cafe` finds `café` in a subject; SORT compares the same keys.
 //! * MIME nesting is capped at [`MAX_DEPTH`] levels and [`MAX_PARTS`] parts; deeper
 //!   multiparts are reported as one `application/octet-stream` part, as Dovecot does.
 
@@ -245,7 +248,8 @@ impl<'a> Message<'a> {
         search::matches_text(self.raw, &self.root, needle)
     }
 
-    /// The first `Date:` header, parsed; `None` when missing or unparsable.
+    /// The first `Date:` header, parsed; `None` when missing or unparsable (then SEARCH
+    /// SENT* treats the date as 1970-01-01 and SORT DATE uses INTERNALDATE, as Dovecot).
     pub fn sent_date(&self) -> Option<SentDate> {
         let f = header::fields(self.raw, self.root.header_start, self.root.body_start)
             .find(|f| f.is(self.raw, "Date"))?;

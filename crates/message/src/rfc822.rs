@@ -481,7 +481,7 @@ fn parse_params(toks: &[Token], mut i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// One `key*<n>[*]` parameter waiting to be merged.
-struct Section2231 {
+struct Rfc2231Piece {
     key: Vec<u8>,
     idx: u32,
     extended: bool,
@@ -495,7 +495,7 @@ struct Section2231 {
 /// without a number takes the index of the previous RFC 2231 parameter.
 fn join_continuations(raw: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut plain = Vec::new();
-    let mut pieces: Vec<Section2231> = Vec::new();
+    let mut pieces: Vec<Rfc2231Piece> = Vec::new();
     let mut idx: u32 = 0;
     for (name, value) in raw {
         let Some(star) = name.iter().position(|b| *b == b'*') else {
@@ -517,7 +517,7 @@ fn join_continuations(raw: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
             _ => (false, rest),
         };
         if tail.is_empty() {
-            pieces.push(Section2231 {
+            pieces.push(Rfc2231Piece {
                 key: name.get(..star).unwrap_or_default().to_vec(),
                 idx,
                 extended,
@@ -533,7 +533,7 @@ fn join_continuations(raw: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     pieces.sort_by(|a, b| a.key.cmp(&b.key).then(a.idx.cmp(&b.idx)));
     let mut i = 0;
     while let Some(first) = pieces.get(i) {
-        let group: Vec<&Section2231> = pieces
+        let group: Vec<&Rfc2231Piece> = pieces
             .get(i..)
             .unwrap_or_default()
             .iter()

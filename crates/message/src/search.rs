@@ -64,7 +64,6 @@ fn is_address_field(field: &str) -> bool {
 /// Writes an address list back as text (Dovecot's `message_address_write`), names raw.
 fn write_addresses(list: &[Addr]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut in_group = false;
     let mut first = true;
     for a in list {
         if a.host.is_none() {
@@ -76,13 +75,11 @@ fn write_addresses(list: &[Addr]) -> Vec<u8> {
                     }
                     out.extend_from_slice(name);
                     out.extend_from_slice(b": ");
-                    in_group = true;
                     first = true;
                     continue;
                 }
                 None => {
                     out.push(b';');
-                    in_group = false;
                     first = false;
                     continue;
                 }
@@ -112,7 +109,6 @@ fn write_addresses(list: &[Addr]) -> Vec<u8> {
             None => out.extend_from_slice(&spec),
         }
     }
-    let _ = in_group;
     out
 }
 

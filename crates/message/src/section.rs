@@ -1,4 +1,4 @@
-//! BODY[section]<partial> in wire form, as Dovecot 2.3 answers it (`imap-msgpart.c`).
+//! `BODY[section]<partial>` in wire form, as Dovecot 2.3 answers it (`imap-msgpart.c`).
 
 use std::borrow::Cow;
 use std::num::NonZeroU32;
