@@ -76,20 +76,33 @@ fn fetch_item(reply: &[u8]) -> Option<MessageDataItem<'static>> {
     })
 }
 
-/// Our item encoded as Dovecot's first reply line, both lower-cased (imap-codec writes
-/// `"TEXT"`, `"MESSAGE" "RFC822"` in upper case, Dovecot echoes the header's case).
-fn compare_encoded(name: &str, cmd: &str, mine: MessageDataItem<'static>, reply: &[u8]) {
+/// Our item encoded byte for byte against Dovecot's reply up to its tagged line; with
+/// `fold_case` both are lower-cased first (imap-codec writes `"TEXT"` and
+/// `"MESSAGE" "RFC822"` in upper case, Dovecot echoes the header's case).
+fn compare_encoded(
+    name: &str,
+    cmd: &str,
+    mine: MessageDataItem<'static>,
+    reply: &[u8],
+    fold_case: bool,
+) {
     let resp = Response::Data(Data::Fetch {
         seq: NonZeroU32::new(1).unwrap(),
         items: mine.into(),
     });
     let ours = ResponseCodec::default().encode(&resp).dump();
-    let line_end = reply.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
-    assert_eq!(
-        String::from_utf8_lossy(&ours).to_ascii_lowercase(),
-        String::from_utf8_lossy(&reply[..line_end]).to_ascii_lowercase(),
-        "{name}: {cmd}"
-    );
+    // the untagged reply ends where the tagged status line starts
+    let tagged = reply.windows(3).rposition(|w| w == b"\r\nc").unwrap() + 2;
+    let theirs = &reply[..tagged];
+    if fold_case {
+        assert_eq!(
+            ours.to_ascii_lowercase(),
+            theirs.to_ascii_lowercase(),
+            "{name}: {cmd}"
+        );
+    } else {
+        assert_eq!(ours, theirs, "{name}: {cmd}");
+    }
 }
 
 fn fetch_name(cmd: &str) -> MessageDataItemName<'static> {
@@ -130,15 +143,30 @@ fn check_fetches(name: &str) -> usize {
                 }
                 _ => panic!("{name}: cannot decode the reply to {cmd}"),
             };
-            compare_encoded(name, &cmd, mine, &reply);
+            compare_encoded(name, &cmd, mine, &reply, true);
             checked += 1;
             continue;
         };
         match item {
-            MessageDataItem::Envelope(e) => assert_eq!(msg.envelope(), e, "{name}: {cmd}"),
-            MessageDataItem::Body(b) => assert_eq!(msg.body_structure(false), b, "{name}: {cmd}"),
+            MessageDataItem::Envelope(e) => {
+                assert_eq!(msg.envelope(), e, "{name}: {cmd}");
+                compare_encoded(
+                    name,
+                    &cmd,
+                    MessageDataItem::Envelope(msg.envelope()),
+                    &reply,
+                    false,
+                );
+            }
+            MessageDataItem::Body(b) => {
+                assert_eq!(msg.body_structure(false), b, "{name}: {cmd}");
+                let mine = MessageDataItem::Body(msg.body_structure(false));
+                compare_encoded(name, &cmd, mine, &reply, true);
+            }
             MessageDataItem::BodyStructure(b) => {
-                assert_eq!(msg.body_structure(true), b, "{name}: {cmd}")
+                assert_eq!(msg.body_structure(true), b, "{name}: {cmd}");
+                let mine = MessageDataItem::BodyStructure(msg.body_structure(true));
+                compare_encoded(name, &cmd, mine, &reply, true);
             }
             MessageDataItem::Rfc822Size(n) => {
                 assert_eq!(msg.rfc822_size().unwrap(), n, "{name}: {cmd}")
