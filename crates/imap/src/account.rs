@@ -1,6 +1,7 @@
 //! [`Mail`] on tresor's Maildir store: one [`Account`] plus, for an encrypted user, the keys
 //! unlocked at login (dropped, and so zeroized, with the session).
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use keys::{KeysError, UnlockedUser};
@@ -91,7 +92,22 @@ impl Mail for StoreMail {
             .unwrap_or_default()
     }
 
-    fn read(&self, name: &str, uid: u32) -> Result<Zeroizing<Vec<u8>>, MailError> {
+    fn read(
+        &self,
+        name: &str,
+        uid: u32,
+        path: Option<&Path>,
+    ) -> Result<Zeroizing<Vec<u8>>, MailError> {
+        // The snapshot's path saves a uidlist parse and a directory scan per message; a file
+        // renamed since (flags changed elsewhere) is found again by UID.
+        if let Some(path) = path {
+            let folder = self.folder(name)?;
+            match self.account.read_file(&folder, path, self.user.as_ref()) {
+                Err(AccountError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                other => return other.map_err(account_error),
+            }
+        }
         self.account
             .fetch(name, uid, self.user.as_ref())
             .map_err(account_error)

@@ -3,6 +3,7 @@
 //! calls the session from a blocking thread. [`crate::account::StoreMail`] implements [`Mail`]
 //! on tresor's Maildir store.
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use store::flags::Flags;
@@ -106,8 +107,14 @@ pub trait Mail: Send {
     fn snapshot(&self, name: &str) -> Result<Snapshot, MailError>;
     /// A cheap change fingerprint of the mailbox.
     fn stamp(&self, name: &str) -> Stamp;
-    /// The verified stored bytes (LF line ends) of message `uid`.
-    fn read(&self, name: &str, uid: u32) -> Result<Zeroizing<Vec<u8>>, MailError>;
+    /// The verified stored bytes (LF line ends) of message `uid`; `path` is where the last
+    /// snapshot saw its file (a hint: the file is looked up again when it has moved).
+    fn read(
+        &self,
+        name: &str,
+        uid: u32,
+        path: Option<&Path>,
+    ) -> Result<Zeroizing<Vec<u8>>, MailError>;
     /// Stores a message (sealed for an encrypted user) with flags and internal date.
     fn append(
         &self,

@@ -117,7 +117,7 @@ impl Session {
             _ => true,
         });
         let stored = if needs_content {
-            self.mail_op(|m| m.read(&name, msg.uid))?
+            self.mail_op(|m| m.read(&name, msg.uid, Some(&msg.path)))?
         } else {
             Default::default()
         };

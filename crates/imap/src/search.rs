@@ -89,7 +89,8 @@ impl Session {
                 continue;
             };
             let content = if needs_content {
-                self.mail_op(|m| m.read(&name, msg.uid)).unwrap_or_default()
+                self.mail_op(|m| m.read(&name, msg.uid, Some(&msg.path)))
+                    .unwrap_or_default()
             } else {
                 Zeroizing::default()
             };
@@ -177,7 +178,7 @@ impl Session {
                 .as_ref()
                 .map(|s| s.name.clone())
                 .unwrap_or_default();
-            let stored = match self.mail_op(|m| m.read(&name, c.msg.uid)) {
+            let stored = match self.mail_op(|m| m.read(&name, c.msg.uid, Some(&c.msg.path))) {
                 Ok(s) => s,
                 Err(MailError::Expunged) => Default::default(),
                 Err(e) => return Err(e),
