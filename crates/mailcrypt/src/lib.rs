@@ -27,8 +27,8 @@ mod reader;
 pub use digest::HashAlg;
 pub use error::{KeyError, OpenError};
 pub use file::{
-    FileKey, Integrity, MAGIC, Plaintext, Recipient, SealedFile, Sealer, is_sealed, open, seal,
-    seal_keyed,
+    FileKey, Integrity, MAGIC, Plaintext, PreparedWrap, Recipient, SealedFile, Sealer, is_sealed,
+    open, seal, seal_keyed, seal_prepared,
 };
 pub use key::{Curve, KeyId, PrivateKey, PublicKey};
 pub use keystring::{PrivateKeyString, Wrap, WrapWith};

@@ -259,3 +259,34 @@ proptest! {
         let _ = PrivateKeyString::parse(&String::from_utf8_lossy(&data));
     }
 }
+
+/// A wrap prepared ahead seals a file that opens like any other; each wrap is used once (the
+/// two files differ in their ephemeral key); a wrap made for another key is refused.
+#[test]
+fn prepared_wraps_seal_files_that_open() {
+    use mailcrypt::{Curve, PreparedWrap, PrivateKey, SealedFile, seal_prepared};
+    let key = PrivateKey::generate(Curve::P521);
+    let a = seal_prepared(
+        b"one",
+        key.public_key(),
+        Some(PreparedWrap::new(key.public_key()).unwrap()),
+    )
+    .unwrap()
+    .0;
+    let b = seal_prepared(b"one", key.public_key(), None).unwrap().0;
+    for file in [&a, &b] {
+        let sf = SealedFile::parse(file).unwrap();
+        let fk = sf.unwrap_key(&key).unwrap();
+        assert_eq!(sf.decrypt(&fk).unwrap().as_bytes(), b"one");
+    }
+    assert_ne!(a[..200], b[..200]);
+    let other = PrivateKey::generate(Curve::P521);
+    assert!(
+        seal_prepared(
+            b"x",
+            key.public_key(),
+            Some(PreparedWrap::new(other.public_key()).unwrap())
+        )
+        .is_err()
+    );
+}

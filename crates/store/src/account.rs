@@ -11,9 +11,9 @@ use mailcrypt::{FileKey, KeyId, OpenError, PrivateKey, SealedFile};
 use zeroize::Zeroizing;
 
 use crate::folder::{self, Folder, FolderError};
-use crate::keyindex;
 use crate::maildir::{self, Content, DeliverError, DeliverOptions, Delivered};
 use crate::uidlist::{UidlistError, read_guid};
+use crate::{keyindex, sealpool};
 
 /// A user's mail store.
 #[derive(Clone, Debug)]
@@ -197,7 +197,7 @@ impl Account {
             other => other?,
         };
         self.chown(&ks.path());
-        let (sealed, file_key) = mailcrypt::seal_keyed(stored, &key)
+        let (sealed, file_key) = mailcrypt::seal_prepared(stored, &key, sealpool::take(&key))
             .map_err(|e| OpenError::Unsupported(e.to_string()))?;
         let delivered = maildir::deliver(&folder, stored, Content::Sealed(&sealed), &options)?;
         if !stored.is_empty()

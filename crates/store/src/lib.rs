@@ -21,5 +21,6 @@ pub mod maildir;
 pub mod mailstore;
 pub mod modseq;
 pub mod mutf7;
+pub mod sealpool;
 pub mod subscriptions;
 pub mod uidlist;

@@ -15,7 +15,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::digest::{HashAlg, pbkdf2_key_iv, sha256};
 use crate::reader::Reader;
 use crate::{KeyId, OpenError, PrivateKey, PublicKey, aes};
-pub use seal::{Sealer, seal, seal_keyed};
+pub use seal::{PreparedWrap, Sealer, seal, seal_keyed, seal_prepared};
 
 /// The 9 magic bytes every mail-crypt file starts with (SPEC §2.2, `IOSTREAM_CRYPT_MAGIC`).
 pub const MAGIC: [u8; 9] = *b"CRYPTED\x03\x07";
