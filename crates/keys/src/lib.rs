@@ -16,6 +16,4 @@ pub mod rotation;
 pub mod strong;
 pub mod wraps;
 
-pub use keystore::{
-    FolderKeys, KeyEntry, KeyStore, Keyring, Keys, KeysError, Owner, UnlockedUser,
-};
+pub use keystore::{FolderKeys, KeyEntry, KeyStore, Keyring, Keys, KeysError, Owner, UnlockedUser};

@@ -35,6 +35,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .connect_userdb()
         .await
         .context("cannot open the userdb")?;
+    hand_sqlite_to_mail_user(&config)?;
+    // Delivery seals with wraps a spare core prepared ahead (see store::sealpool).
+    store::sealpool::enable();
     let db = Arc::new(db);
     info!(backend = %db.backend(), "userdb ready");
     let lmtp_addrs = config
@@ -267,6 +270,28 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
         let db = dir.join("userdb.sqlite");
         if db.exists() {
             std::os::unix::fs::chown(&db, Some(config.mail.uid), Some(config.mail.gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// An embedded SQLite userdb is opened while still root, which makes its `-wal` and `-shm`
+/// files root's; the pool opens more connections later as the mail user, so hand all three
+/// files to it (the self-service page writes password changes through them, too).
+fn hand_sqlite_to_mail_user(config: &Config) -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let url = config.userdb_url();
+    let Some(path) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{path}{suffix}"));
+        if file.exists() {
+            std::os::unix::fs::chown(&file, Some(config.mail.uid), Some(config.mail.gid))
+                .with_context(|| format!("cannot hand {} to the mail user", file.display()))?;
         }
     }
     Ok(())
