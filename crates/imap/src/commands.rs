@@ -232,7 +232,7 @@ impl Session {
             ));
         }
         self.line(&format!("* {} EXISTS", selected.messages.len()));
-        self.line("* 0 RECENT");
+        self.line(&format!("* {} RECENT", selected.recent.len()));
         if let Some(pos) = selected
             .messages
             .iter()
@@ -382,7 +382,7 @@ impl Session {
         for item in items {
             let value = match item.as_str() {
                 "MESSAGES" => snap.messages.len() as u64,
-                "RECENT" => 0,
+                "RECENT" => snap.messages.iter().filter(|m| m.in_new).count() as u64,
                 "UIDNEXT" => u64::from(snap.next_uid),
                 "UIDVALIDITY" => u64::from(snap.uid_validity),
                 "UNSEEN" => snap

@@ -108,6 +108,7 @@ impl Session {
         }
         let name = sel.name.clone();
         let read_only = sel.read_only;
+        let recent = sel.recent.contains(&msg.uid);
         let needs_content = job.items.iter().any(|i| match i {
             MessageDataItemName::Uid
             | MessageDataItemName::Flags
@@ -174,7 +175,7 @@ impl Session {
                 MessageDataItemName::Flags => {
                     flags_sent = true;
                     out.extend_from_slice(
-                        format!("FLAGS {}", wire::flag_list(&flags, false)).as_bytes(),
+                        format!("FLAGS {}", wire::flag_list(&flags, recent)).as_bytes(),
                     );
                 }
                 MessageDataItemName::InternalDate => out.extend_from_slice(
@@ -256,7 +257,7 @@ impl Session {
         }
         if flags_changed && !flags_sent {
             sep(&mut out);
-            out.extend_from_slice(format!("FLAGS {}", wire::flag_list(&flags, false)).as_bytes());
+            out.extend_from_slice(format!("FLAGS {}", wire::flag_list(&flags, recent)).as_bytes());
         }
         out.extend_from_slice(b")\r\n");
         self.out.extend_from_slice(&out);

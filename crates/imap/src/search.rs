@@ -207,8 +207,10 @@ impl Session {
             }
             SearchKey::Or(a, b) => self.eval(a, c)? || self.eval(b, c)?,
             SearchKey::Not(k) => !self.eval(k, c)?,
-            SearchKey::All | SearchKey::Old => true,
-            SearchKey::New | SearchKey::Recent => false,
+            SearchKey::All => true,
+            SearchKey::Recent => self.is_recent(c.msg.uid),
+            SearchKey::Old => !self.is_recent(c.msg.uid),
+            SearchKey::New => self.is_recent(c.msg.uid) && !flags.contains(SystemFlag::Seen),
             SearchKey::SequenceSet(set) => {
                 let count = self
                     .selected
@@ -261,6 +263,12 @@ impl Session {
             }
             SearchKey::ModSequence { modseq, .. } => c.msg.modseq >= *modseq,
         })
+    }
+
+    fn is_recent(&self, uid: u32) -> bool {
+        self.selected
+            .as_ref()
+            .is_some_and(|s| s.recent.contains(&uid))
     }
 
     fn size(&self, c: &mut Candidate<'_>) -> Result<u64, MailError> {

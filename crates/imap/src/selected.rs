@@ -2,7 +2,7 @@
 //! keeping it in step with the folder, and CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE.
 //! FETCH is in [`crate::fetch`], SEARCH and SORT in [`crate::search`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::StoreModifier;
@@ -26,6 +26,10 @@ pub(crate) struct Selected {
     pub(crate) highest_modseq: u64,
     pub(crate) messages: Vec<MessageInfo>,
     pub(crate) keywords: Vec<String>,
+    /// UIDs that are `\Recent` in this session: still in `new/` when first seen. Kept in
+    /// memory only (Dovecot also moves such files to `cur/`; tresor leaves that to flag
+    /// changes, so several sessions may see the same message as recent).
+    pub(crate) recent: HashSet<u32>,
     stamp: Stamp,
 }
 
@@ -34,7 +38,14 @@ impl Selected {
     pub(crate) fn open(mail: &dyn Mail, name: &str, read_only: bool) -> Result<Self, MailError> {
         let stamp = mail.stamp(name);
         let snap = mail.snapshot(name)?;
+        let recent = snap
+            .messages
+            .iter()
+            .filter(|m| m.in_new)
+            .map(|m| m.uid)
+            .collect();
         Ok(Self {
+            recent,
             name: name.to_string(),
             read_only,
             uid_validity: snap.uid_validity,
@@ -138,7 +149,7 @@ impl Session {
                         out.push(format!(
                             "* {} FETCH (FLAGS {}{modseq})",
                             i + 1,
-                            wire::flag_list(&n.flags, false)
+                            wire::flag_list(&n.flags, sel.recent.contains(&n.uid))
                         ));
                     }
                     let path = n.path.clone();
@@ -157,8 +168,15 @@ impl Session {
             .cloned()
             .collect();
         if !new.is_empty() {
+            let before = sel.recent.len();
+            sel.recent
+                .extend(new.iter().filter(|m| m.in_new).map(|m| m.uid));
+            let recent_changed = sel.recent.len() != before;
             sel.messages.extend(new);
             out.push(format!("* {} EXISTS", sel.messages.len()));
+            if recent_changed {
+                out.push(format!("* {} RECENT", sel.recent.len()));
+            }
         }
         sel.next_uid = snap.next_uid;
         sel.highest_modseq = snap.highest_modseq;
@@ -426,7 +444,10 @@ impl Session {
                 if uid {
                     items.push(format!("UID {}", m.uid));
                 }
-                items.push(format!("FLAGS {}", wire::flag_list(&m.flags, false)));
+                items.push(format!(
+                    "FLAGS {}",
+                    wire::flag_list(&m.flags, sel.recent.contains(&m.uid))
+                ));
                 if report_modseq {
                     items.push(format!("MODSEQ ({})", m.modseq));
                 }

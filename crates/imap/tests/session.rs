@@ -119,15 +119,19 @@ fn rfc3501_select_fetch_wire_form() {
         "{r}"
     );
     assert!(r.contains(&format!("UID {uid}")), "{r}");
-    assert!(r.contains("FLAGS ()"), "{r}");
+    assert!(r.contains("FLAGS (\\Recent)"), "{r}");
+    assert!(r.contains("BODY[] {"), "{r}");
     assert!(r.ends_with("b OK Fetch completed.\r\n"), "{r}");
     let r = h.send(b"c FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n");
     assert!(
         r.contains("BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: hi\r\n\r\n"),
         "{r}"
     );
-    assert!(r.contains("FLAGS (\\Seen)"), "{r}");
-    assert!(r.contains("ENVELOPE ("), "{r}");
+    assert!(r.contains("FLAGS (\\Seen \\Recent)"), "{r}");
+    assert!(
+        r.contains("ENVELOPE (NIL \"hi\" ((\"Bob\" NIL \"bob\" \"example.org\"))"),
+        "{r}"
+    );
     let r = h.send(b"d UID FETCH 1:* (FLAGS) \r\n");
     assert!(r.contains("d "), "{r}");
     let r = h.send(b"e FETCH 1 (BODY.PEEK[TEXT]<2.3>)\r\n");
@@ -144,7 +148,10 @@ fn rfc3501_store_search_expunge() {
     h.login();
     h.send(b"s SELECT INBOX\r\n");
     let r = h.send(b"a STORE 2 +FLAGS (\\Deleted \\Flagged)\r\n");
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged \\Deleted))"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Deleted \\Recent))"),
+        "{r}"
+    );
     let r = h.send(b"b SEARCH DELETED\r\n");
     assert!(r.contains("* SEARCH 2\r\n"), "{r}");
     let r = h.send(b"c SEARCH BODY \"body 2\"\r\n");
@@ -154,7 +161,7 @@ fn rfc3501_store_search_expunge() {
     let r = h.send(b"d STORE 1 FLAGS.SILENT (\\Seen $Label1)\r\n");
     assert_eq!(r, "d OK Store completed.\r\n");
     let r = h.send(b"e FETCH 1 FLAGS\r\n");
-    assert!(r.contains("FLAGS (\\Seen $Label1)"), "{r}");
+    assert!(r.contains("FLAGS (\\Seen \\Recent $Label1)"), "{r}");
     let r = h.send(b"f EXPUNGE\r\n");
     assert!(r.contains("* 2 EXPUNGE\r\n"), "{r}");
     let r = h.send(b"g SEARCH ALL\r\n");
@@ -269,7 +276,7 @@ fn rfc2177_idle_reports_new_mail_and_expunges() {
     assert_eq!(h.advance(Duration::from_secs(3)), "");
     let uid = h.deliver("INBOX", b"Subject: 2\n\n2\n");
     let r = h.advance(Duration::from_secs(3));
-    assert_eq!(r, "* 2 EXISTS\r\n");
+    assert_eq!(r, "* 2 EXISTS\r\n* 2 RECENT\r\n");
     h.account().expunge("INBOX", uid).unwrap();
     let r = h.advance(Duration::from_secs(3));
     assert_eq!(r, "* 2 EXPUNGE\r\n");
@@ -304,12 +311,15 @@ fn rfc7162_condstore() {
     let r = h.send(b"b SELECT INBOX\r\n");
     assert!(r.contains("* OK [HIGHESTMODSEQ 1]"), "{r}");
     let r = h.send(b"c STORE 1 +FLAGS (\\Seen)\r\n");
-    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen) MODSEQ (2))"), "{r}");
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (2))"),
+        "{r}"
+    );
     let r = h.send(b"d STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)\r\n");
     assert!(r.contains("d OK [MODIFIED 1]"), "{r}");
     let r = h.send(b"e FETCH 1:* (FLAGS) (CHANGEDSINCE 2)\r\n");
     assert!(
-        r.contains("* 2 FETCH (FLAGS (\\Flagged) MODSEQ (3))"),
+        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (3))"),
         "{r}"
     );
     assert!(!r.contains("* 1 FETCH"), "{r}");
