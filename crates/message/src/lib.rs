@@ -26,6 +26,7 @@
 //! | BODY / BODYSTRUCTURE | [`Message::body_structure`] | `imap_types::body::BodyStructure` |
 //! | BODY\[section\]\<partial\> (also RFC822, RFC822.HEADER, RFC822.TEXT) | [`Message::section`] with an `imap_types::fetch::Section` | wire bytes |
 //! | RFC822.SIZE | [`Message::rfc822_size`] | `u32` |
+//! | BINARY\[part\]\<partial\> / BINARY.SIZE\[part\] (RFC 3516) | [`Message::binary`] / [`Message::binary_size`] | [`Binary`] (bytes + literal8 flag) / `u32` |
 //! | SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT | [`Message::matches_header`] | `bool` |
 //! | SEARCH BODY / TEXT | [`Message::matches_body`] / [`Message::matches_text`] | `bool` |
 //! | SEARCH SENTBEFORE/SENTON/SENTSINCE, SORT DATE | [`Message::sent_date`] | [`SentDate`] |
@@ -66,6 +67,7 @@ use imap_codec::imap_types::body::BodyStructure;
 use imap_codec::imap_types::envelope::Envelope;
 use imap_codec::imap_types::fetch::Section;
 
+mod binary;
 mod bodystructure;
 mod envelope;
 mod header;
@@ -77,6 +79,7 @@ mod section;
 mod sort;
 mod wire;
 
+pub use binary::{Binary, BinaryError};
 pub use mime::{MAX_DEPTH, MAX_PARTS};
 pub use wire::NUL_REPLACEMENT;
 
@@ -219,6 +222,25 @@ impl<'a> Message<'a> {
         partial: Option<(u32, NonZeroU32)>,
     ) -> Cow<'a, [u8]> {
         section::section(self.raw, &self.root, section, partial)
+    }
+
+    /// RFC 3516 `BINARY[section]<partial>` (`section` empty: the whole message): the
+    /// content with base64/quoted-printable undone, line ends as CRLF, NUL kept. A part
+    /// that does not exist is empty, as in Dovecot. For a message or multipart, every
+    /// encoded part inside is rewritten as Dovecot does (body decoded, its
+    /// `Content-Transfer-Encoding` header moved to the end of its header as `binary`).
+    pub fn binary(
+        &self,
+        section: &[NonZeroU32],
+        partial: Option<(u32, NonZeroU32)>,
+    ) -> Result<Binary<'a>, BinaryError> {
+        binary::binary(self.raw, &self.root, section, partial)
+    }
+
+    /// RFC 3516 `BINARY.SIZE[section]`: the length of [`Message::binary`] without a range.
+    pub fn binary_size(&self, section: &[NonZeroU32]) -> Result<u32, BinaryError> {
+        let n = binary::binary_size(self.raw, &self.root, section)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// RFC822.SIZE: the size of `BODY[]` in wire form.

@@ -143,6 +143,28 @@ fn exercise(raw: &[u8], sections: &[Option<Section<'static>>], roundtrip_values:
             let _ = msg.matches_header(field, needle);
         }
     }
+    for sec in [
+        &[][..],
+        &[NonZeroU32::MIN][..],
+        &[NonZeroU32::new(2).unwrap(), NonZeroU32::MIN][..],
+    ] {
+        if let Ok(b) = msg.binary(sec, None) {
+            assert_eq!(
+                msg.binary_size(sec)
+                    .ok()
+                    .map(|n| n as usize)
+                    .unwrap_or(b.data.len()),
+                b.data.len()
+            );
+            let cut = msg
+                .binary(sec, Some((1, NonZeroU32::new(3).unwrap())))
+                .unwrap();
+            assert_eq!(
+                cut.data.as_ref(),
+                b.data.get(1..).map_or(&[][..], |r| &r[..r.len().min(3)])
+            );
+        }
+    }
     let _ = msg.sent_date().map(|d| d.timestamp());
     let _ = msg.base_subject();
     for f in [AddressField::From, AddressField::To, AddressField::Cc] {
