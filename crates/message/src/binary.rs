@@ -16,6 +16,9 @@ pub enum BinaryError {
     /// `NO [PARSE] Invalid data in MIME part`).
     #[error("invalid data in MIME part")]
     InvalidData,
+    /// The decoded size does not fit IMAP's 32-bit number (answer `NO`).
+    #[error("decoded part is {0} bytes, more than IMAP can announce")]
+    TooLarge(u64),
     /// The transfer encoding is not one IMAP BINARY knows (RFC 3516: answer
     /// `NO [UNKNOWN-CTE]`).
     #[error("unknown Content-Transfer-Encoding {0:?}")]

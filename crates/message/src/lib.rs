@@ -240,7 +240,7 @@ impl<'a> Message<'a> {
     /// RFC 3516 `BINARY.SIZE[section]`: the length of [`Message::binary`] without a range.
     pub fn binary_size(&self, section: &[NonZeroU32]) -> Result<u32, BinaryError> {
         let n = binary::binary_size(self.raw, &self.root, section)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        u32::try_from(n).map_err(|_| BinaryError::TooLarge(u64::try_from(n).unwrap_or(u64::MAX)))
     }
 
     /// RFC822.SIZE: the size of `BODY[]` in wire form.
