@@ -289,7 +289,27 @@ fn imap_login_fetch_and_bad_input_over_loopback() {
         }
     }
     assert!(c.cmd("LOGOUT").contains(" OK "));
+    // The key password goes out of sync with the login password: a clear refusal and a log
+    // line for the admin, never an empty mailbox.
+    let out = tresor(
+        &config,
+        &["key", "password", "enc@example.org"],
+        b"enc pw\nother pw\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut c, _) = Client::connect(imap);
+    let r = c.cmd("LOGIN enc@example.org \"enc pw\"");
+    assert!(r.contains(" NO [UNAVAILABLE]"), "{r}");
+    assert!(
+        c.cmd("LOGIN enc@example.org wrong")
+            .contains("NO [AUTHENTICATIONFAILED]")
+    );
     let log = server.stop();
+    assert!(log.contains("tresor key password"), "{log}");
     assert!(
         !log.contains("SECRET-MARKER") && !log.contains("enc pw"),
         "{log}"
