@@ -48,6 +48,7 @@ pub fn encrypt(
     if !account.maildir.join("cur").is_dir() {
         account.create()?;
     }
+    let _guard = crate::guard::exclusive(&account.maildir, account.owner)?;
     messages::clean_tmp(account)?;
     let ks = account.keystore()?;
     match ks.load()?.unlock_user(Some(password)) {
@@ -112,6 +113,7 @@ pub fn decrypt(
     if !login.verify(password)? {
         return Err(LifecycleError::WrongPassword);
     }
+    let _guard = crate::guard::exclusive(&account.maildir, account.owner)?;
     messages::clean_tmp(account)?;
     let ks = account.keystore()?;
     let user = match ks.load()?.unlock_user(Some(password)) {

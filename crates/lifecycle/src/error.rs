@@ -78,6 +78,11 @@ pub enum LifecycleError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// Another lifecycle command is running for this user; wait for it to finish.
+    #[error(
+        "another key lifecycle command is running for this user (tresor-lifecycle.lock is held); wait for it and try again"
+    )]
+    Busy,
     /// A key operation failed.
     #[error(transparent)]
     Keys(#[from] KeysError),

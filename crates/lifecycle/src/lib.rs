@@ -19,6 +19,7 @@
 pub mod convert;
 pub mod error;
 pub mod fault;
+pub mod guard;
 pub mod login;
 pub mod messages;
 pub mod passwd;

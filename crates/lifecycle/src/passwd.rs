@@ -45,6 +45,7 @@ pub fn change(
     if new.is_empty() {
         return Err(LifecycleError::EmptyPassword);
     }
+    let _guard = lock(ks)?;
     if login.verify(old)? {
         let keys = all_user_keys(ks, old)?;
         let n = switch(ks, login, &keys, new, None, "passwd")?;
@@ -115,6 +116,17 @@ pub(crate) fn all_user_keys(
         return Err(LifecycleError::KeysDoNotOpen { ids: missing });
     }
     user.keys().iter().map(clone_key).collect()
+}
+
+/// The lifecycle lock of the user whose keys `ks` holds.
+pub(crate) fn lock(ks: &KeyStore) -> Result<crate::guard::Guard, LifecycleError> {
+    let path = ks.path();
+    let maildir = path.parent().unwrap_or(std::path::Path::new("."));
+    let owner = std::fs::metadata(maildir).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        (m.uid(), m.gid())
+    });
+    crate::guard::exclusive(maildir, owner)
 }
 
 /// A copy of a private key (through its scalar, which is zeroized after).

@@ -26,6 +26,15 @@ pub struct Pruned {
 /// Removes every unneeded key, or with `only` non-empty exactly those keys (refusing if one is
 /// needed or unknown). Returns what was removed.
 pub fn prune(account: &Account, only: &[KeyId]) -> Result<Vec<Pruned>, LifecycleError> {
+    let _guard = crate::guard::exclusive(&account.maildir, account.owner)?;
+    prune_locked(account, only)
+}
+
+/// [`prune`] for a caller that holds the lifecycle lock.
+pub(crate) fn prune_locked(
+    account: &Account,
+    only: &[KeyId],
+) -> Result<Vec<Pruned>, LifecycleError> {
     let ks = account.keystore()?;
     let (refs, damaged) = references(account)?;
     let keys = ks.load()?;

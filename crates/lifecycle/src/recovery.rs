@@ -13,6 +13,7 @@
 //! leaves it valid for the rerun.
 
 use keys::KeyStore;
+use mailcrypt::KeyId;
 use zeroize::Zeroizing;
 
 use crate::error::LifecycleError;
@@ -39,6 +40,7 @@ pub fn create(
     login: &mut dyn Login,
     password: &[u8],
 ) -> Result<RecoveryCode, LifecycleError> {
+    let _guard = passwd::lock(ks)?;
     if !login.verify(password)? {
         return Err(LifecycleError::WrongPassword);
     }
@@ -52,15 +54,25 @@ pub fn create(
     Ok(code)
 }
 
+/// What a reset did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Reset {
+    /// User keys now wrapped under the new password.
+    pub rewrapped: usize,
+    /// User keys the code did not cover (made after it by `key generate --force`): they stay
+    /// under the lost password, and mail whose folder keys need them stays locked.
+    pub uncovered: Vec<KeyId>,
+}
+
 /// Sets the new password `new` with recovery code `code` (with or without dashes, any case),
-/// then invalidates the code. Returns how many user keys now open with `new`. A wrong code
-/// changes nothing.
+/// then invalidates the code. A wrong code changes nothing.
 pub fn reset(
     ks: &KeyStore,
     login: &mut dyn Login,
     code: &[u8],
     new: &[u8],
-) -> Result<usize, LifecycleError> {
+) -> Result<Reset, LifecycleError> {
     if new.is_empty() {
         return Err(LifecycleError::EmptyPassword);
     }
@@ -68,16 +80,28 @@ pub fn reset(
         .ok()
         .and_then(normalize)
         .ok_or(LifecycleError::WrongRecoveryCode)?;
-    let recovered = ks
-        .load()?
+    let _guard = passwd::lock(ks)?;
+    let snapshot = ks.load()?;
+    let recovered = snapshot
         .unlock_recovery(canonical.as_bytes())
         .ok_or(LifecycleError::WrongRecoveryCode)?;
+    let uncovered = snapshot
+        .entries()
+        .into_iter()
+        .filter(|e| e.owner == keys::Owner::User)
+        .map(|e| e.id)
+        .filter(|id| !recovered.keys.iter().any(|k| k.public_key().matches_id(id)))
+        .collect();
     let keys = recovered
         .keys
         .iter()
         .map(clone_key)
         .collect::<Result<Vec<_>, _>>()?;
-    passwd::switch(ks, login, &keys, new, Some(&recovered.slot), "reset")
+    let rewrapped = passwd::switch(ks, login, &keys, new, Some(&recovered.slot), "reset")?;
+    Ok(Reset {
+        rewrapped,
+        uncovered,
+    })
 }
 
 /// The canonical form of a typed code: dashes and blanks dropped, upper case, `O` read as `0`

@@ -61,6 +61,7 @@ pub fn rotate(
     if !login.verify(password)? {
         return Err(LifecycleError::WrongPassword);
     }
+    let _guard = crate::guard::exclusive(&account.maildir, account.owner)?;
     let ks = account.keystore()?;
     let keys = ks.load()?;
     // Every key must open now: the messages sealed to old keys are about to be re-sealed.
@@ -129,7 +130,7 @@ pub fn rotate(
         }
     }
     progress.finish();
-    let retired = prune::prune(account, &[])?;
+    let retired = prune::prune_locked(account, &[])?;
     fault::point("rotate");
     match std::fs::remove_file(&journal) {
         Ok(()) => {}

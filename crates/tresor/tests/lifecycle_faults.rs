@@ -99,6 +99,7 @@ fn kill_at_random(template: &Env, op: &Op<'_>, rounds: u32) -> Vec<u128> {
         }
         (op.done)(&env);
     }
+    eprintln!("{}: killed at {killed_at:?} % of a {full} µs run", op.name);
     killed_at
 }
 
@@ -202,7 +203,7 @@ fn reset_survives_a_crash_at_every_step() {
 }
 
 #[test]
-fn encrypt_survives_a_crash_at_every_step_and_random_kills() {
+fn encrypt_survives_a_crash_at_every_step() {
     let template = Env::new();
     let sent = template.alice(true, 1);
     let before = template.snapshot();
@@ -228,7 +229,32 @@ fn encrypt_survives_a_crash_at_every_step_and_random_kills() {
         rerun_may_fail_with: None,
     };
     assert_eq!(crash_at_every_step(&template, &op), 2 + 2 * 4);
-    kill_at_random(&template, &op, 5);
+}
+
+#[test]
+fn encrypt_survives_random_kills_in_a_bigger_mailbox() {
+    let template = Env::new();
+    let sent = template.alice(true, 13);
+    let before = template.snapshot();
+    let mid = |env: &Env| {
+        assert_eq!(env.snapshot(), before);
+        assert!(env.works(OLD));
+        no_plaintext_in_tmp(env);
+    };
+    let done = |env: &Env| {
+        assert_eq!(env.snapshot(), before);
+        assert_eq!(sealed_count(env), (16, 0));
+        contents_with(env, OLD, &sent);
+    };
+    let op = Op {
+        name: "encrypt",
+        args: vec!["mailbox", "encrypt", EMAIL, "--password-stdin"],
+        stdin: format!("{OLD}\n"),
+        mid: &mid,
+        done: &done,
+        rerun_may_fail_with: None,
+    };
+    kill_at_random(&template, &op, 6);
 }
 
 #[test]
@@ -258,7 +284,7 @@ fn decrypt_survives_a_crash_at_every_step() {
 }
 
 #[test]
-fn rotate_survives_a_crash_at_every_step_and_random_kills() {
+fn rotate_survives_a_crash_at_every_step() {
     let template = Env::new();
     let sent = template.alice(false, 1);
     let before = template.snapshot();
@@ -295,5 +321,32 @@ fn rotate_survives_a_crash_at_every_step_and_random_kills() {
         rerun_may_fail_with: None,
     };
     assert_eq!(crash_at_every_step(&template, &op), 2 + 2 * 4 + 2);
-    kill_at_random(&template, &op, 5);
+}
+
+#[test]
+fn rotate_survives_random_kills_in_a_bigger_mailbox() {
+    let template = Env::new();
+    let sent = template.alice(false, 13);
+    let before = template.snapshot();
+    let mid = |env: &Env| {
+        assert_eq!(env.snapshot(), before);
+        assert!(env.works(OLD));
+        ok(&env.run(&["mailbox", "verify", EMAIL], ""));
+        no_plaintext_in_tmp(env);
+    };
+    let done = |env: &Env| {
+        assert_eq!(env.snapshot(), before);
+        assert!(!env.maildir().join("tresor-rotate").exists());
+        assert_eq!(ok(&env.run(&["key", "list", EMAIL], "")).lines().count(), 4);
+        contents_with(env, OLD, &sent);
+    };
+    let op = Op {
+        name: "rotate",
+        args: vec!["key", "rotate", EMAIL, "--password-stdin"],
+        stdin: format!("{OLD}\n"),
+        mid: &mid,
+        done: &done,
+        rerun_may_fail_with: None,
+    };
+    kill_at_random(&template, &op, 6);
 }

@@ -150,10 +150,18 @@ pub(crate) fn reset(ctx: &mut Ctx, email: &str, code_stdin: bool) -> anyhow::Res
         ctx,
         email: email.to_string(),
     };
-    let n = lifecycle::recovery::reset(&ks, &mut login, &code, &new)?;
+    let r = lifecycle::recovery::reset(&ks, &mut login, &code, &new)?;
     println!(
-        "password of {email} reset; {n} user key(s) re-wrapped; that recovery code is used up"
+        "password of {email} reset; {} user key(s) re-wrapped; that recovery code is used up",
+        r.rewrapped
     );
+    if !r.uncovered.is_empty() {
+        let ids: Vec<String> = r.uncovered.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "tresor: warning: user key(s) {} were made after this recovery code and stay under the old password; mail that needs them stays locked",
+            ids.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -370,6 +378,7 @@ pub(crate) fn key_password(
     };
     anyhow::ensure!(!new.is_empty(), "the new password may not be empty");
     let maildir = home.join("Maildir");
+    let _guard = lifecycle::guard::exclusive(&maildir, Some(owner))?;
     let guid = store::uidlist::read_guid(&maildir)
         .with_context(|| format!("cannot find the INBOX GUID of {}", home.display()))?;
     let ks = keys::KeyStore::new(&maildir, &guid.to_string());
