@@ -87,6 +87,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let handler = Arc::new(Delivery {
         db,
+        recent: std::sync::Mutex::default(),
         config: Arc::clone(&config),
     });
     info!(listen = ?config.lmtp.listen, "LMTP listening");
@@ -121,9 +122,38 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 struct Delivery {
     db: Arc<UserDb>,
     config: Arc<Config>,
+    /// Users found at RCPT, so DATA right after does not ask the userdb again (a few
+    /// seconds at most: a user removed meanwhile still gets the message being delivered).
+    recent: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, userdb::User)>>,
 }
 
+/// How long a RCPT lookup is reused for the DATA of the same transaction.
+const RECENT_LOOKUP: Duration = Duration::from_secs(5);
+
 impl Delivery {
+    /// The userdb row for `address`, reusing one looked up at RCPT moments ago.
+    async fn lookup(&self, address: &str) -> Result<Option<userdb::User>, userdb::UserDbError> {
+        let now = std::time::Instant::now();
+        {
+            let mut recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            recent.retain(|_, (at, _)| now.duration_since(*at) < RECENT_LOOKUP);
+            if let Some((_, user)) = recent.get(address) {
+                return Ok(Some(user.clone()));
+            }
+        }
+        let found = self.db.lookup(address).await?;
+        if let Some(user) = &found {
+            self.recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(address.to_string(), (now, user.clone()));
+        }
+        Ok(found)
+    }
+
     fn base_address<'a>(&self, address: &'a str) -> (std::borrow::Cow<'a, str>, Option<&'a str>) {
         lmtp::split_detail(address, self.config.lmtp.recipient_delimiter)
     }
@@ -132,7 +162,7 @@ impl Delivery {
 impl lmtp::Handler for Delivery {
     async fn check_recipient(&self, address: &str) -> RcptVerdict {
         let (base, _) = self.base_address(address);
-        match self.db.lookup(&base).await {
+        match self.lookup(&base).await {
             Ok(Some(_)) => RcptVerdict::Accepted,
             Ok(None) => RcptVerdict::UnknownUser,
             Err(e) => {
@@ -149,7 +179,7 @@ impl lmtp::Handler for Delivery {
         message: Vec<u8>,
     ) -> DeliveryOutcome {
         let (base, detail) = self.base_address(&recipient.address);
-        let user = match self.db.lookup(&base).await {
+        let user = match self.lookup(&base).await {
             Ok(Some(u)) => u,
             Ok(None) => return DeliveryOutcome::PermFail("5.1.1 User doesn't exist".into()),
             Err(e) => {

@@ -79,10 +79,9 @@ fn session(port: u16, prefix: String) -> Vec<String> {
         reply(&mut r)?;
         for n in 0.. {
             let id = format!("{prefix}-{n}");
-            let mut msg = format!(
-                "MAIL FROM:<s@example.net>\r\nRCPT TO:<enc@example.org>\r\nDATA\r\n"
-            )
-            .into_bytes();
+            let mut msg =
+                format!("MAIL FROM:<s@example.net>\r\nRCPT TO:<enc@example.org>\r\nDATA\r\n")
+                    .into_bytes();
             w.write_all(&msg).ok()?;
             for _ in 0..3 {
                 reply(&mut r)?.starts_with(['2', '3']).then_some(())?;
@@ -140,7 +139,11 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
         ],
         format!("{PW}\n").as_bytes(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let accepted = Arc::new(Mutex::new(Vec::new()));
     for round in 0..4 {
@@ -171,7 +174,11 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
         }
     }
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
-    assert!(accepted.len() >= 8, "too few deliveries to mean anything: {}", accepted.len());
+    assert!(
+        accepted.len() >= 8,
+        "too few deliveries to mean anything: {}",
+        accepted.len()
+    );
 
     // After a restart the store is whole: read it the way the server does.
     let mut server = start(&config, port);
@@ -196,7 +203,11 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
         );
         let sub = path.parent().unwrap().file_name().unwrap();
         if sub == "new" || sub == "cur" {
-            assert!(mailcrypt::is_sealed(&data), "{} is not sealed", path.display());
+            assert!(
+                mailcrypt::is_sealed(&data),
+                "{} is not sealed",
+                path.display()
+            );
             let plain = account
                 .read_file(&folder, &path, Some(&user))
                 .unwrap_or_else(|e| panic!("{} does not open: {e}", path.display()));
@@ -215,20 +226,32 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
     // Every acknowledged message also has its UID: the uidlist lists it.
     let uidlist = std::fs::read_to_string(maildir.join("dovecot-uidlist")).unwrap();
     let listed = uidlist.lines().skip(1).count();
-    assert!(listed >= accepted.len(), "{listed} records for {} acknowledged", accepted.len());
+    assert!(
+        listed >= accepted.len(),
+        "{listed} records for {} acknowledged",
+        accepted.len()
+    );
     // `tresor status` sees the restarted server as healthy, and a stopped one as not.
-    let status = |config: &Path| {
-        common::run(&["--config", config.to_str().unwrap(), "status"], b"")
-    };
+    let status =
+        |config: &Path| common::run(&["--config", config.to_str().unwrap(), "status"], b"");
     let up = status(&config);
     let text = String::from_utf8_lossy(&up.stdout).into_owned();
     assert!(up.status.success(), "{text}");
-    assert!(text.contains("ok      userdb: reachable, 1 users"), "{text}");
-    assert!(text.contains(&format!("ok      LMTP 127.0.0.1:{port}: answering")), "{text}");
+    assert!(
+        text.contains("ok      userdb: reachable, 1 users"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ok      LMTP 127.0.0.1:{port}: answering")),
+        "{text}"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
     let down = status(&config);
     let text = String::from_utf8_lossy(&down.stdout).into_owned();
     assert!(!down.status.success(), "{text}");
-    assert!(text.contains(&format!("FAILED  LMTP 127.0.0.1:{port}: cannot connect")), "{text}");
+    assert!(
+        text.contains(&format!("FAILED  LMTP 127.0.0.1:{port}: cannot connect")),
+        "{text}"
+    );
 }

@@ -107,6 +107,9 @@ fn greet<S: Read + Write>(s: S, proto: Proto) -> Result<String, String> {
     if ok {
         Ok("answering".into())
     } else {
-        Err(format!("unexpected greeting {:?}", line.chars().take(60).collect::<String>()))
+        Err(format!(
+            "unexpected greeting {:?}",
+            line.chars().take(60).collect::<String>()
+        ))
     }
 }
