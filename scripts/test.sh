@@ -24,8 +24,9 @@ step "Postfix end-to-end (SMTP AUTH via tresor's auth socket, LMTP delivery)"
 tests/postfix/postfix-e2e.sh target/debug/tresor
 step "Dovecot 2.3 peer interop"
 tests/interop/dovecot-peer.sh target/debug/tresor
-step "key lifecycle against the Dovecot 2.3 peer (passwd, reset, rotate, encrypt, decrypt)"
-tests/interop/lifecycle-peer.sh target/debug/tresor
 step "key lifecycle crash tests (fault injection at every step, random SIGKILL)"
-# Last: this rebuilds target/debug/tresor with the test-only fault hook.
+# Last: these rebuild target/debug/tresor with the test-only fault hook.
 cargo test -p tresor --features fault-injection --test lifecycle_faults
+step "key lifecycle against the Dovecot 2.3 peer (passwd, reset, rotate, encrypt, decrypt, crashed half-way)"
+cargo build -p tresor --features fault-injection
+INTEROP_FAULTS=1 tests/interop/lifecycle-peer.sh target/debug/tresor

@@ -15,6 +15,10 @@
 #      tresor mailbox decrypt, Dovecot reads (files plaintext again)
 #   6. tresor key password --wrap argon2id: tresor still reads, Dovecot cannot
 #      (the documented trade-off); --wrap dovecot: Dovecot reads again
+#   7. with INTEROP_FAULTS=1 and a binary built with --features fault-injection:
+#      rotate and encrypt aborted half-way (TRESOR_FAULT_AT), Dovecot reads every
+#      message of the mixed state; passwd aborted after the hash switch, tresor
+#      reads with the new password; each rerun finishes and Dovecot reads
 #
 # Every check prints "ok - ..." or "not ok - ..."; the last line is
 # "N passed, M failed"; the exit status is non-zero if M > 0. Must run as root.
@@ -249,6 +253,62 @@ fi
 run "tresor key password $U --wrap dovecot" "$PW3
 " key password "$U" --wrap dovecot
 dovecot_reads "c6" "$U" "$PW3"
+
+if [ "${INTEROP_FAULTS:-0}" = 1 ]; then
+  echo "# 7. crashed half-way (the binary has the test-only fault hook)"
+  # crash LABEL FAULT STDIN CMD...: the command aborts at FAULT
+  crash() {
+    local label=$1 at=$2 input=$3 rc=0
+    shift 3
+    printf '%s' "$input" | TRESOR_FAULT_AT=$at tres "$@" >/dev/null 2>"$WORK/crash.err" || rc=$?
+    if [ "$rc" = 134 ] && grep -q "fault injected at $at" "$WORK/crash.err"; then
+      ok "$label: tresor $1 $2 aborted at $at"
+    else
+      notok "$label: tresor $1 $2 aborted at $at" "exit $rc" "$(errtail "$WORK/crash.err")"
+    fi
+  }
+  F=crash@example.org
+  PWF='crash pw one'
+  PWF2='crash pw two'
+  run "tresor user add $F (crypt=2)" "$PWF
+" user add "$F" --password-stdin
+  deliver "$F"
+  # rotate:5 = journal, new keys, message 1 re-sealed (tmp, rename), message 2's tmp written
+  crash c7-rotate rotate:5 "$PWF
+" key rotate "$F" --password-stdin
+  [ -f "$(homeof "$F")/Maildir/tresor-rotate" ] && ok "c7-rotate: the journal is there" ||
+    notok "c7-rotate: the journal is there"
+  dovecot_reads "c7-rotate-crashed" "$F" "$PWF"
+  run "c7-rotate: tresor key rotate again finishes" "$PWF
+" key rotate "$F" --password-stdin
+  dovecot_reads "c7-rotate-finished" "$F" "$PWF"
+  # passwd:3 = new wraps staged, login hash switched, not yet committed
+  crash c7-passwd passwd:3 "$PWF
+$PWF2
+" user passwd "$F"
+  run "c7-passwd: tresor opens every message with the new password already" "$PWF2
+" mailbox verify "$F" --password-stdin
+  run "c7-passwd: tresor user passwd again finishes" "$PWF
+$PWF2
+" user passwd "$F"
+  dovecot_reads "c7-passwd-finished" "$F" "$PWF2"
+  FP=crashplain@example.org
+  run "tresor user add $FP --no-crypt" "$PWF
+" user add "$FP" --password-stdin --no-crypt
+  deliver "$FP"
+  # encrypt:5 = keys, crypt=2, message 1 sealed (tmp, rename), message 2's tmp written
+  crash c7-encrypt encrypt:5 "$PWF
+" mailbox encrypt "$FP" --password-stdin
+  counts=$(sealed_files "$(homeof "$FP")")
+  [ "$counts" = "1 2" ] && ok "c7-encrypt: 1 file sealed, 2 still plaintext" ||
+    notok "c7-encrypt: 1 file sealed, 2 still plaintext" "sealed/plain: $counts"
+  dovecot_reads "c7-encrypt-crashed" "$FP" "$PWF"
+  run "c7-encrypt: tresor mailbox encrypt again finishes" "$PWF
+" mailbox encrypt "$FP" --password-stdin
+  counts=$(sealed_files "$(homeof "$FP")")
+  [ "$counts" = "3 0" ] && ok "c7-encrypt: all 3 files sealed" || notok "c7-encrypt: all sealed" "sealed/plain: $counts"
+  dovecot_reads "c7-encrypt-finished" "$FP" "$PWF"
+fi
 
 summary
 [ "$FAIL" = 0 ]

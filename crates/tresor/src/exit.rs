@@ -65,6 +65,7 @@ fn lifecycle(e: &LifecycleError) -> u8 {
         | LifecycleError::WrongRecoveryCode
         | LifecycleError::RecoveryCodeRequired
         | LifecycleError::KeysDoNotOpen { .. } => WRONG_PASSWORD,
+        LifecycleError::Busy => EX_TEMPFAIL,
         LifecycleError::Keys(k) => keys(k),
         LifecycleError::Account(a) => account(a),
         LifecycleError::Message { source, .. } => account(source),
