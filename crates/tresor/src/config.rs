@@ -25,6 +25,52 @@ pub(crate) struct Config {
     pub(crate) server: ServerConfig,
     /// `[imap]`
     pub(crate) imap: ImapConfig,
+    /// `[web]`
+    pub(crate) web: WebConfig,
+}
+
+/// `[web]`: the self-service page (see `crate::web`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WebConfig {
+    /// TCP addresses. Unset: `127.0.0.1:8080`, skipped with a warning when that port is
+    /// taken; set, every address must bind; `[]` turns the page off.
+    pub(crate) listen: Option<Vec<String>>,
+    /// Mark the session cookie `Secure`. Default: true unless every listen address is
+    /// loopback (then a request a trusted proxy reports as HTTPS still gets `Secure`).
+    pub(crate) cookie_secure: Option<bool>,
+    /// Seconds without a request after which a session ends. Default 900.
+    pub(crate) session_idle: u64,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For`/`-Proto` are believed.
+    /// Default: none.
+    pub(crate) trusted_proxies: Vec<String>,
+    /// Failed password or recovery-code checks per address and per client before they are
+    /// refused for `failure_window`. Default 5.
+    pub(crate) max_failures: u32,
+    /// Seconds failures are remembered (from the last one). Default 900.
+    pub(crate) failure_window: u64,
+    /// Milliseconds before answering the first failure; doubles per failure. Default 1000.
+    pub(crate) failure_delay_ms: u64,
+    /// Longest delay before answering a failure, milliseconds. Default 16000.
+    pub(crate) max_failure_delay_ms: u64,
+    /// Shortest new password accepted, in characters. Default 8.
+    pub(crate) min_password_length: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            cookie_secure: None,
+            session_idle: 900,
+            trusted_proxies: Vec::new(),
+            max_failures: 5,
+            failure_window: 900,
+            failure_delay_ms: 1000,
+            max_failure_delay_ms: 16_000,
+            min_password_length: 8,
+        }
+    }
 }
 
 /// `[imap]`

@@ -10,6 +10,7 @@ mod imap;
 mod privilege;
 mod secret;
 mod serve;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -71,6 +71,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("[lmtp] listen: cannot listen on {:?}", config.lmtp.listen))?;
     let imap_options = crate::imap::options(&config)?;
     let imap_sockets = crate::imap::bind(&config).await?;
+    let web_sockets = crate::web::bind(&config).await?;
+    let web_options = crate::web::options(&config, &web_sockets)?;
     drop_privileges(&config)?;
     let users = db.list().await.map(|u| u.len()).unwrap_or(0);
     if users == 0 {
@@ -85,6 +87,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&config),
         stop_rx.clone(),
     );
+    let web_task = if web_sockets.is_empty() {
+        None
+    } else {
+        let addrs: Vec<String> = web_sockets
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
+        info!(listen = ?addrs, secure_cookie = web_options.cookie_secure, "web page listening");
+        Some(crate::web::spawn(
+            web_sockets,
+            web_options,
+            Arc::clone(&db),
+            Arc::clone(&config),
+            stop_rx.clone(),
+        ))
+    };
     let handler = Arc::new(Delivery {
         db,
         recent: std::sync::Mutex::default(),
@@ -103,6 +122,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(config.server.shutdown_grace);
     let _ = tokio::time::timeout(grace, imap_task).await;
+    if let Some(task) = web_task {
+        let _ = tokio::time::timeout(grace, task).await;
+    }
     for task in auth_tasks {
         let _ = tokio::time::timeout(grace, task).await;
     }
