@@ -21,15 +21,19 @@ use crate::fault;
 use crate::login::Login;
 use crate::messages::{self, read};
 use crate::progress::Progress;
+use crate::verify::Failure;
 
 /// How many messages an encrypt or decrypt changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Converted {
     /// Messages rewritten now.
     pub converted: usize,
     /// Messages already in the target form.
     pub unchanged: usize,
+    /// Messages that did not open (decrypt only); they stay sealed. Fix or remove them
+    /// (`tresor mailbox verify` lists them too) and run the command again.
+    pub failed: Vec<Failure>,
 }
 
 /// Seals every plaintext message of `account` to its folder's key, making the user key pair
@@ -138,13 +142,15 @@ pub fn decrypt(
                 done.unchanged += 1;
                 continue;
             }
-            let plain: Zeroizing<Vec<u8>> = account
-                .read_file(&f.folder, &m.path, user.as_ref())
-                .map_err(|e| LifecycleError::Message {
-                    mailbox: f.folder.name.clone(),
-                    file: m.path.clone(),
-                    source: Box::new(e),
-                })?;
+            let plain: Zeroizing<Vec<u8>> =
+                match account.read_file(&f.folder, &m.path, user.as_ref()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        done.failed
+                            .push(Failure::new(&f.folder.name, m, e.to_string()));
+                        continue;
+                    }
+                };
             messages::replace(&f.folder, m, &plain, account.owner, "decrypt")?;
             fault::point("decrypt");
             done.converted += 1;

@@ -31,6 +31,7 @@ use crate::login::Login;
 use crate::messages::{self, read};
 use crate::progress::Progress;
 use crate::prune::{self, Pruned};
+use crate::verify::Failure;
 
 /// What a rotation did.
 #[derive(Debug, Clone)]
@@ -44,6 +45,10 @@ pub struct Rotated {
     pub resealed: usize,
     /// Keys retired.
     pub retired: Vec<Pruned>,
+    /// Messages that did not open and so keep their old keys; when there are any, the journal
+    /// stays and the rotation is unfinished: fix or remove them (`tresor mailbox verify` lists
+    /// them too) and run the rotation again.
+    pub failed: Vec<Failure>,
 }
 
 /// Rotates the keys of `account` (see the module doc). `password` is the login password, which
@@ -88,6 +93,7 @@ pub fn rotate(
     let folders = messages::scan(account)?;
     progress.start(folders.iter().map(|f| f.messages.len() as u64).sum());
     let mut resealed = 0;
+    let mut failed = Vec::new();
     for f in &folders {
         let Some(guid) = &f.guid else {
             progress.advance(f.messages.len() as u64);
@@ -116,13 +122,14 @@ pub fn rotate(
                     target.insert(k)
                 }
             };
-            let plain = account
-                .read_file(&f.folder, &m.path, Some(&user))
-                .map_err(|e| LifecycleError::Message {
-                    mailbox: f.folder.name.clone(),
-                    file: m.path.clone(),
-                    source: Box::new(e),
-                })?;
+            let plain = match account.read_file(&f.folder, &m.path, Some(&user)) {
+                Ok(p) => p,
+                Err(e) => {
+                    // It keeps the key it is sealed to (prune keeps every key a header names).
+                    failed.push(Failure::new(&f.folder.name, m, e.to_string()));
+                    continue;
+                }
+            };
             let sealed = mailcrypt::seal(&plain, key)?;
             messages::replace(&f.folder, m, &sealed, account.owner, "rotate")?;
             fault::point("rotate");
@@ -132,10 +139,12 @@ pub fn rotate(
     progress.finish();
     let retired = prune::prune_locked(account, &[])?;
     fault::point("rotate");
-    match std::fs::remove_file(&journal) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("removing", &journal, e)),
+    if failed.is_empty() {
+        match std::fs::remove_file(&journal) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &journal, e)),
+        }
     }
     fault::point("rotate");
     Ok(Rotated {
@@ -143,6 +152,7 @@ pub fn rotate(
         resumed,
         resealed,
         retired,
+        failed,
     })
 }
 

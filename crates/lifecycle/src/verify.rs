@@ -25,6 +25,17 @@ pub struct Failure {
     pub reason: String,
 }
 
+impl Failure {
+    pub(crate) fn new(mailbox: &str, m: &messages::Message, reason: String) -> Self {
+        Self {
+            mailbox: mailbox.to_string(),
+            uid: m.uid,
+            file: m.path.clone(),
+            reason,
+        }
+    }
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

@@ -337,3 +337,44 @@ fn argon2id_wrap_converts_both_ways_and_survives_passwd_and_rotate() {
     assert!(env.works(NEW));
     env.assert_contents(NEW, &sent);
 }
+
+#[test]
+fn rotate_skips_a_message_that_does_not_open_and_finishes_once_it_is_fixed() {
+    let env = Env::new();
+    let sent = env.alice(false, 1);
+    let archive = env.maildir().join(".Archive/new");
+    let file = std::fs::read_dir(&archive)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 0x40;
+    std::fs::write(&file, &bad).unwrap();
+
+    let out = env.run(
+        &["key", "rotate", EMAIL, "--password-stdin"],
+        &format!("{OLD}\n"),
+    );
+    assert_eq!(code(&out), 8, "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL Archive uid"), "{stdout}");
+    assert!(stdout.contains("3 message(s) re-sealed"), "{stdout}");
+    assert!(env.maildir().join("tresor-rotate").exists(), "journal kept");
+    // The damaged message still names a key the folder holds.
+    ok(&env.run(&["mailbox", "verify", EMAIL], ""));
+
+    std::fs::write(&file, &good).unwrap();
+    let out = ok(&env.run(
+        &["key", "rotate", EMAIL, "--password-stdin"],
+        &format!("{OLD}\n"),
+    ));
+    assert!(out.contains("finished the interrupted rotation"), "{out}");
+    assert!(out.contains("1 message(s) re-sealed"), "{out}");
+    assert!(!env.maildir().join("tresor-rotate").exists());
+    assert_eq!(ok(&env.run(&["key", "list", EMAIL], "")).lines().count(), 4);
+    env.assert_contents(OLD, &sent);
+}

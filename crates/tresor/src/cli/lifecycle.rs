@@ -292,7 +292,7 @@ pub(crate) fn decrypt(ctx: &mut Ctx, email: &str, password_stdin: bool) -> anyho
         "decrypted {} message(s) of {email} ({} already plaintext); crypt=0",
         done.converted, done.unchanged
     );
-    Ok(())
+    unfinished(&done.failed, "they stay sealed")
 }
 
 /// `tresor key rotate EMAIL --password-stdin`.
@@ -322,7 +322,31 @@ pub(crate) fn rotate(ctx: &mut Ctx, email: &str, password_stdin: bool) -> anyhow
         r.resealed,
         r.retired.len()
     );
-    Ok(())
+    unfinished(
+        &r.failed,
+        "they keep their old keys and the rotation stays unfinished",
+    )
+}
+
+/// Lists messages an operation skipped because they did not open; exit 8 if there are any.
+fn unfinished(failed: &[lifecycle::verify::Failure], what: &str) -> anyhow::Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for f in failed {
+        let uid = f.uid.map_or_else(|| "-".to_string(), |u| u.to_string());
+        println!(
+            "FAIL {} uid {uid} {}: {}",
+            f.mailbox,
+            f.file.display(),
+            f.reason
+        );
+    }
+    eprintln!(
+        "tresor: {} message(s) did not open; {what}. Fix or remove them, then run the command again",
+        failed.len()
+    );
+    Err(VerifyFailed(failed.len()).into())
 }
 
 /// Some messages did not open (`mailbox verify`).
