@@ -147,19 +147,33 @@ impl Mail for StoreMail {
         modseq::bump(&self.folder(name)?, uids, expunged).map_err(internal)
     }
 
-    fn copy(&self, from: &str, uid: u32, to: &str, flags: &Flags) -> Result<Stored, MailError> {
+    fn copy(
+        &self,
+        from: &str,
+        uid: u32,
+        to: &str,
+        flags: &Flags,
+        date: SystemTime,
+    ) -> Result<Stored, MailError> {
         let target = self.folder(to)?;
         let delivered = self
             .account
             .copy(from, uid, to, self.user.as_ref())
             .map_err(account_error)?;
-        if *flags != Flags::new() {
-            flags::set_flags(&target, delivered.uid, flags).map_err(flags_error)?;
-        }
+        let path = if *flags != Flags::new() {
+            flags::set_flags(&target, delivered.uid, flags).map_err(flags_error)?
+        } else {
+            delivered.path.clone()
+        };
+        mailbox::set_internal_date(&path, date).map_err(mailbox_error)?;
         Ok(Stored {
             uid_validity: uid_validity(&target)?,
             uid: delivered.uid,
         })
+    }
+
+    fn claim_recent(&self, name: &str, upto: u32) -> Result<u32, MailError> {
+        modseq::claim_recent(&self.folder(name)?, upto).map_err(internal)
     }
 
     fn expunge(&self, name: &str, uid: u32) -> Result<(), MailError> {

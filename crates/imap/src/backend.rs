@@ -127,8 +127,18 @@ pub trait Mail: Send {
     fn set_flags(&self, name: &str, uid: u32, flags: &Flags) -> Result<(), MailError>;
     /// Gives `uids` a new CONDSTORE mod-sequence and forgets `expunged`; returns the new value.
     fn bump_modseq(&self, name: &str, uids: &[u32], expunged: &[u32]) -> Result<u64, MailError>;
-    /// Copies message `uid` (re-sealed to the target's key, flags kept).
-    fn copy(&self, from: &str, uid: u32, to: &str, flags: &Flags) -> Result<Stored, MailError>;
+    /// Copies message `uid` (re-sealed to the target's key) with `flags` and internal `date`.
+    fn copy(
+        &self,
+        from: &str,
+        uid: u32,
+        to: &str,
+        flags: &Flags,
+        date: SystemTime,
+    ) -> Result<Stored, MailError>;
+    /// Marks messages up to `upto` as seen by a selecting session; returns the UID up to
+    /// which they were already claimed (higher UIDs are `\Recent` for this session).
+    fn claim_recent(&self, name: &str, upto: u32) -> Result<u32, MailError>;
     /// Removes message `uid`.
     fn expunge(&self, name: &str, uid: u32) -> Result<(), MailError>;
     /// Quota: (bytes used, limit in bytes; 0 = none).

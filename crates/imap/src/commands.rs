@@ -311,7 +311,11 @@ impl Session {
                 continue;
             }
             let is_sub = subscribed.contains(name);
-            if list.select_subscribed && !is_sub {
+            let prefix = format!("{name}.");
+            let childinfo = list.recursive_match
+                && list.select_subscribed
+                && subscribed.iter().any(|s| s.starts_with(&prefix));
+            if list.select_subscribed && !is_sub && !childinfo {
                 continue;
             }
             let special = self.special_use(name);
@@ -320,14 +324,13 @@ impl Session {
             }
             let mut attrs: Vec<&str> = Vec::new();
             let exists = existing.contains(name);
-            if !exists {
+            if !exists && (is_sub || !list.select_subscribed) {
                 attrs.push(if list.select_subscribed || list.return_status.is_some() {
                     "\\NonExistent"
                 } else {
                     "\\Noselect"
                 });
             }
-            let prefix = format!("{name}.");
             if all.iter().any(|n| n.starts_with(&prefix)) {
                 attrs.push("\\HasChildren");
             } else {
@@ -341,6 +344,9 @@ impl Session {
             }
             let mut line = format!("* LIST ({}) \".\" ", attrs.join(" ")).into_bytes();
             wire::mailbox(&mut line, name);
+            if childinfo {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             self.out.extend_from_slice(&line);
             self.out.extend_from_slice(b"\r\n");
             if exists && let Some(items) = &list.return_status {
@@ -356,15 +362,35 @@ impl Session {
             Err(e) => return self.fail(tag, &e),
         };
         let full = format!("{reference}{pattern}");
-        for name in subscribed {
-            if pattern_matches(&full, &wire_name(&name)) {
-                let mut line = b"* LSUB () \".\" ".to_vec();
-                wire::mailbox(&mut line, &name);
-                self.out.extend_from_slice(&line);
-                self.out.extend_from_slice(b"\r\n");
+        let mut shown: BTreeSet<String> = BTreeSet::new();
+        for name in &subscribed {
+            if pattern_matches(&full, &wire_name(name)) {
+                if shown.insert(name.clone()) {
+                    self.lsub_line("", name);
+                }
+                continue;
+            }
+            // RFC 3501 §6.3.9: with `%`, an unsubscribed parent of a subscribed mailbox is
+            // listed as \Noselect.
+            let mut parent = name.as_str();
+            while let Some((p, _)) = parent.rsplit_once('.') {
+                parent = p;
+                if !subscribed.iter().any(|s| s == p)
+                    && pattern_matches(&full, &wire_name(p))
+                    && shown.insert(p.to_string())
+                {
+                    self.lsub_line("\\Noselect", p);
+                }
             }
         }
         self.ok(tag, "Lsub completed.");
+    }
+
+    fn lsub_line(&mut self, attrs: &str, name: &str) {
+        let mut line = format!("* LSUB ({attrs}) \".\" ").into_bytes();
+        wire::mailbox(&mut line, name);
+        self.out.extend_from_slice(&line);
+        self.out.extend_from_slice(b"\r\n");
     }
 
     fn special_use(&self, name: &str) -> Option<SpecialUse> {
@@ -382,7 +408,11 @@ impl Session {
         for item in items {
             let value = match item.as_str() {
                 "MESSAGES" => snap.messages.len() as u64,
-                "RECENT" => snap.messages.iter().filter(|m| m.in_new).count() as u64,
+                "RECENT" => snap
+                    .messages
+                    .iter()
+                    .filter(|m| m.uid > snap.recent_claimed)
+                    .count() as u64,
                 "UIDNEXT" => u64::from(snap.next_uid),
                 "UIDVALIDITY" => u64::from(snap.uid_validity),
                 "UNSEEN" => snap

@@ -339,19 +339,20 @@ enum SortValue {
 
 fn sort_value(key: &SortKey, msg: &MessageInfo, parsed: &Message<'_>) -> SortValue {
     match key {
-        SortKey::Arrival => SortValue::Number(
-            msg.internal_date
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
-        ),
+        SortKey::Arrival => SortValue::Number(arrival(msg)),
         SortKey::Size => SortValue::Number(i64::from(
             msg.vsize
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or_else(|| parsed.rfc822_size().unwrap_or(u32::MAX)),
         )),
-        // Dovecot sorts a missing or broken Date as 1970-01-01 00:00 UTC.
-        SortKey::Date => SortValue::Number(parsed.sent_date().map_or(0, |d| d.timestamp())),
-        SortKey::Subject => SortValue::Text(parsed.base_subject().to_lowercase()),
+        // RFC 5256: a missing or unparsable Date sorts by the internal date.
+        SortKey::Date => SortValue::Number(
+            parsed
+                .sent_date()
+                .map_or_else(|| arrival(msg), |d| d.timestamp()),
+        ),
+        // Dovecot compares in upper case (so `_` and `[` sort after letters).
+        SortKey::Subject => SortValue::Text(parsed.base_subject().to_uppercase()),
         SortKey::From | SortKey::DisplayFrom => address(parsed, AddressField::From),
         SortKey::To | SortKey::DisplayTo => address(parsed, AddressField::To),
         SortKey::Cc => address(parsed, AddressField::Cc),
@@ -363,6 +364,12 @@ fn address(parsed: &Message<'_>, field: AddressField) -> SortValue {
         parsed
             .sort_address(field)
             .unwrap_or_default()
-            .to_lowercase(),
+            .to_uppercase(),
     )
+}
+
+fn arrival(msg: &MessageInfo) -> i64 {
+    msg.internal_date
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }

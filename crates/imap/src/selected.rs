@@ -26,9 +26,9 @@ pub(crate) struct Selected {
     pub(crate) highest_modseq: u64,
     pub(crate) messages: Vec<MessageInfo>,
     pub(crate) keywords: Vec<String>,
-    /// UIDs that are `\Recent` in this session: still in `new/` when first seen. Kept in
-    /// memory only (Dovecot also moves such files to `cur/`; tresor leaves that to flag
-    /// changes, so several sessions may see the same message as recent).
+    /// UIDs that are `\Recent` in this session: the first selecting session to see a message
+    /// claims it (in `tresor-modseq`); EXAMINE shows unclaimed messages as recent without
+    /// claiming them.
     pub(crate) recent: HashSet<u32>,
     stamp: Stamp,
 }
@@ -38,10 +38,16 @@ impl Selected {
     pub(crate) fn open(mail: &dyn Mail, name: &str, read_only: bool) -> Result<Self, MailError> {
         let stamp = mail.stamp(name);
         let snap = mail.snapshot(name)?;
+        let max = snap.messages.last().map_or(0, |m| m.uid);
+        let claimed = if read_only {
+            snap.recent_claimed
+        } else {
+            mail.claim_recent(name, max)?
+        };
         let recent = snap
             .messages
             .iter()
-            .filter(|m| m.in_new)
+            .filter(|m| m.uid > claimed)
             .map(|m| m.uid)
             .collect();
         Ok(Self {
@@ -123,6 +129,10 @@ impl Session {
             return;
         };
         let mut out = Vec::new();
+        if snap.keywords.iter().any(|k| !sel.keywords.contains(k)) {
+            sel.keywords = snap.keywords.clone();
+            out.extend(flags_lines(&sel.keywords, sel.read_only));
+        }
         let now: HashMap<u32, &MessageInfo> = snap.messages.iter().map(|m| (m.uid, m)).collect();
         let mut pending_expunge = false;
         if allow_expunge {
@@ -169,8 +179,16 @@ impl Session {
             .collect();
         if !new.is_empty() {
             let before = sel.recent.len();
-            sel.recent
-                .extend(new.iter().filter(|m| m.in_new).map(|m| m.uid));
+            let newest = new.last().map_or(0, |m| m.uid);
+            let claimed = if sel.read_only {
+                Ok(snap.recent_claimed)
+            } else {
+                mail.claim_recent(&sel.name, newest)
+            };
+            if let Ok(claimed) = claimed {
+                sel.recent
+                    .extend(new.iter().filter(|m| m.uid > claimed).map(|m| m.uid));
+            }
             let recent_changed = sel.recent.len() != before;
             sel.messages.extend(new);
             out.push(format!("* {} EXISTS", sel.messages.len()));
@@ -180,7 +198,6 @@ impl Session {
         }
         sel.next_uid = snap.next_uid;
         sel.highest_modseq = snap.highest_modseq;
-        sel.keywords = snap.keywords;
         if !pending_expunge {
             sel.stamp = stamp;
         }
@@ -349,12 +366,32 @@ impl Session {
         uid: bool,
         unchanged_since: Option<u64>,
     ) {
+        if self.selected.as_ref().is_some_and(|s| s.read_only) {
+            return self.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
+        }
+        // Flags another session changed meanwhile are the base for +FLAGS/-FLAGS.
+        self.refresh(uid);
+        let new_keywords: Vec<String> = match self.selected.as_ref() {
+            Some(sel) => flags
+                .keywords()
+                .iter()
+                .filter(|k| !matches!(kind, StoreType::Remove) && !sel.keywords.contains(k))
+                .cloned()
+                .collect(),
+            None => return,
+        };
+        if let Some(sel) = self.selected.as_mut()
+            && !new_keywords.is_empty()
+        {
+            sel.keywords.extend(new_keywords);
+            let lines = flags_lines(&sel.keywords, sel.read_only);
+            for l in lines {
+                self.line(&l);
+            }
+        }
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
-        if sel.read_only {
-            return self.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
-        }
         let Some(indices) = sel.resolve(set, uid) else {
             return self.line(&format!(
                 "{tag} BAD Error in IMAP command STORE: Invalid messageset"
@@ -496,9 +533,13 @@ impl Session {
             ));
         };
         let from = sel.name.clone();
-        let items: Vec<(usize, u32, store::flags::Flags)> = indices
+        let items: Vec<(usize, u32, store::flags::Flags, std::time::SystemTime)> = indices
             .iter()
-            .filter_map(|&i| sel.messages.get(i).map(|m| (i, m.uid, m.flags.clone())))
+            .filter_map(|&i| {
+                sel.messages
+                    .get(i)
+                    .map(|m| (i, m.uid, m.flags.clone(), m.internal_date))
+            })
             .collect();
         match self.mail_op(|m| m.snapshot(&to)) {
             Ok(_) => {}
@@ -511,8 +552,8 @@ impl Session {
         let mut dst = Vec::new();
         let mut validity = 0;
         let mut moved = Vec::new();
-        for (i, u, flags) in &items {
-            match self.mail_op(|m| m.copy(&from, *u, &to, flags)) {
+        for (i, u, flags, date) in &items {
+            match self.mail_op(|m| m.copy(&from, *u, &to, flags, *date)) {
                 Ok(stored) => {
                     src.push(*u);
                     dst.push(stored.uid);
@@ -548,4 +589,24 @@ impl Session {
         self.refresh(true);
         self.ok(tag, "Move completed.");
     }
+}
+
+/// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` for the mailbox's keywords.
+pub(crate) fn flags_lines(keywords: &[String], read_only: bool) -> Vec<String> {
+    let kw = if keywords.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", keywords.join(" "))
+    };
+    let permanent = if read_only {
+        "* OK [PERMANENTFLAGS ()] Read-only mailbox.".to_string()
+    } else {
+        format!(
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*)] Flags permitted."
+        )
+    };
+    vec![
+        format!("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})"),
+        permanent,
+    ]
 }

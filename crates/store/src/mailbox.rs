@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub messages: Vec<MessageInfo>,
     /// Keyword names the folder defines (`dovecot-keywords`).
     pub keywords: Vec<String>,
+    /// UIDs up to this one were seen by a selecting session (see [`modseq::claim_recent`]).
+    pub recent_claimed: u32,
 }
 
 /// A cheap fingerprint of a folder's state: mtimes of `new/`, `cur/`, `dovecot-uidlist` and
@@ -166,6 +168,7 @@ pub fn scan(folder: &Folder) -> Result<Snapshot, MailboxError> {
         highest_modseq: seqs.highest,
         messages,
         keywords: keywords.iter().map(|(_, n)| n.to_string()).collect(),
+        recent_claimed: seqs.recent_claimed,
     })
 }
 

@@ -20,6 +20,9 @@ pub struct ModSeqs {
     pub highest: u64,
     /// Per-UID mod-sequences of messages changed through tresor.
     pub by_uid: BTreeMap<u32, u64>,
+    /// Messages up to this UID have been seen by a session that selected the folder: only
+    /// higher UIDs are `\Recent` (IMAP's "first session to see it" rule).
+    pub recent_claimed: u32,
 }
 
 /// Why the mod-sequence file could not be read or updated.
@@ -46,10 +49,16 @@ impl ModSeqs {
         let mut out = Self {
             highest: 1,
             by_uid: BTreeMap::new(),
+            recent_claimed: 0,
         };
         for line in String::from_utf8_lossy(data).lines() {
             let mut words = line.split(' ');
             match (words.next(), words.next()) {
+                (Some("recent"), Some(n)) => {
+                    if let Ok(n) = n.parse::<u32>() {
+                        out.recent_claimed = out.recent_claimed.max(n);
+                    }
+                }
                 (Some("highest"), Some(n)) => {
                     if let Ok(n) = n.parse::<u64>() {
                         out.highest = out.highest.max(n);
@@ -70,6 +79,9 @@ impl ModSeqs {
     /// The file's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!("highest {}\n", self.highest);
+        if self.recent_claimed > 0 {
+            out.push_str(&format!("recent {}\n", self.recent_claimed));
+        }
         for (uid, seq) in &self.by_uid {
             out.push_str(&format!("{uid} {seq}\n"));
         }
@@ -109,6 +121,20 @@ pub fn bump(folder: &Folder, uids: &[u32], forget: &[u32]) -> Result<u64, ModSeq
     })
 }
 
+/// Claims every message up to `upto` as seen by a selecting session and returns the UID up
+/// to which messages had been claimed before (higher UIDs are `\Recent` for the caller).
+pub fn claim_recent(folder: &Folder, upto: u32) -> Result<u32, ModSeqError> {
+    LockedFile::new(folder.dir.join(MODSEQ_NAME)).update(|current| {
+        let mut seqs = ModSeqs::parse(current.unwrap_or_default());
+        let before = seqs.recent_claimed;
+        if upto <= before {
+            return Ok::<_, ModSeqError>((None, before));
+        }
+        seqs.recent_claimed = upto;
+        Ok((Some(seqs.encode()), before))
+    })
+}
+
 /// The file name, in the folder's directory.
 pub const MODSEQ_NAME: &str = "tresor-modseq";
 
@@ -143,5 +169,10 @@ mod tests {
         assert_eq!(s.of(2), b);
         assert_eq!(s.of(1), 1);
         assert_eq!(s.highest, b);
+        assert_eq!(claim_recent(&folder, 5).unwrap(), 0);
+        assert_eq!(claim_recent(&folder, 3).unwrap(), 5);
+        assert_eq!(claim_recent(&folder, 9).unwrap(), 5);
+        let s = load(&folder).unwrap();
+        assert_eq!((s.recent_claimed, s.of(2)), (9, b));
     }
 }
