@@ -23,7 +23,7 @@ pub enum LifecycleError {
     WrongPassword,
     /// A reset without the old password needs a recovery code.
     #[error(
-        "refused: a password cannot be reset without the old one, because the old password unlocks the user's mail keys; use a recovery code (`tresor user reset EMAIL --recovery-code-stdin`, codes are made with `tresor key recovery EMAIL`)"
+        "refused: a password cannot be reset without the old one, because the old password unlocks the user's mail keys; use a recovery code (`tresor user reset EMAIL --recovery-code-stdin`, codes are made with `tresor key recovery EMAIL`); only a user without mail keys can be reset with --password-stdin"
     )]
     RecoveryCodeRequired,
     /// The recovery code opens none of the user's recovery slots (mistyped, or already used).

@@ -104,6 +104,25 @@ pub fn reset(
     })
 }
 
+/// Sets the new password of a user who has no user keys at all (crypt=0, never encrypted):
+/// there is nothing a recovery code would unlock, so none is needed. Refused with
+/// [`LifecycleError::RecoveryCodeRequired`] as soon as the user has a user key.
+pub fn reset_without_keys(
+    ks: &KeyStore,
+    login: &mut dyn Login,
+    new: &[u8],
+) -> Result<(), LifecycleError> {
+    if new.is_empty() {
+        return Err(LifecycleError::EmptyPassword);
+    }
+    let _guard = passwd::lock(ks)?;
+    if ks.load()?.has_user_key() {
+        return Err(LifecycleError::RecoveryCodeRequired);
+    }
+    login.set_password(new)?;
+    Ok(())
+}
+
 /// The canonical form of a typed code: dashes and blanks dropped, upper case, `O` read as `0`
 /// and `I`/`L` as `1`; `None` when it cannot be a code.
 pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {

@@ -378,3 +378,35 @@ fn rotate_skips_a_message_that_does_not_open_and_finishes_once_it_is_fixed() {
     assert_eq!(ok(&env.run(&["key", "list", EMAIL], "")).lines().count(), 4);
     env.assert_contents(OLD, &sent);
 }
+
+#[test]
+fn a_user_without_keys_or_maildir_can_change_and_reset_the_password() {
+    let env = Env::new();
+    ok(&env.run(
+        &["user", "add", EMAIL, "--password-stdin", "--no-crypt"],
+        &format!("{OLD}\n"),
+    ));
+    // As if the row came from another tool: no home yet.
+    std::fs::remove_dir_all(env.home()).unwrap();
+    ok(&env.run(&["user", "passwd", EMAIL], &format!("{OLD}\n{NEW}\n")));
+    assert!(env.maildir().join("dovecot-uidlist").is_file());
+    assert!(env.works(NEW) && !env.works(OLD));
+    ok(&env.run(&["user", "reset", EMAIL, "--password-stdin"], "third\n"));
+    assert!(env.works("third"));
+
+    // An encrypted user: the old password or a recovery code, nothing else.
+    let env = Env::new();
+    env.alice(false, 0);
+    let attrs = std::fs::read(env.maildir().join("dovecot-attributes")).unwrap();
+    let refused = env.run(
+        &["user", "reset", EMAIL, "--password-stdin"],
+        &format!("{NEW}\n"),
+    );
+    assert_eq!(code(&refused), 3);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("recovery code"));
+    assert_eq!(
+        std::fs::read(env.maildir().join("dovecot-attributes")).unwrap(),
+        attrs
+    );
+    assert!(env.works(OLD) && !env.works(NEW));
+}

@@ -103,6 +103,18 @@ fn open(ctx: &mut Ctx, email: &str) -> anyhow::Result<Account> {
     ctx.account(&user)
 }
 
+/// The account of `email`, its home and Maildir made if missing (a user added by other tools
+/// may have none until the first delivery; the key store needs INBOX's uidlist).
+fn ensure_maildir(ctx: &mut Ctx, email: &str) -> anyhow::Result<Account> {
+    let user = ctx.user(email)?;
+    let account = ctx.account(&user)?;
+    if !account.maildir.join("dovecot-uidlist").is_file() {
+        crate::cli::user::create_home(&ctx.home(&user)?, ctx.owner(&user))?;
+        account.create()?;
+    }
+    Ok(account)
+}
+
 /// `tresor user passwd EMAIL`: "OLD\nNEW\n" on stdin, or prompted on a terminal.
 pub(crate) fn passwd(ctx: &mut Ctx, email: &str) -> anyhow::Result<()> {
     let (old, new) = if std::io::stdin().is_terminal() {
@@ -116,7 +128,7 @@ pub(crate) fn passwd(ctx: &mut Ctx, email: &str) -> anyhow::Result<()> {
             secret::read_line("new password")?,
         )
     };
-    let account = open(ctx, email)?;
+    let account = ensure_maildir(ctx, email)?;
     let ks = keystore(&account)?;
     let mut login = DbLogin {
         ctx,
@@ -137,10 +149,28 @@ pub(crate) fn passwd(ctx: &mut Ctx, email: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tresor user reset EMAIL --recovery-code-stdin`: "CODE\nNEW\n".
-pub(crate) fn reset(ctx: &mut Ctx, email: &str, code_stdin: bool) -> anyhow::Result<()> {
+/// `tresor user reset EMAIL --recovery-code-stdin`: "CODE\nNEW\n"; or, for a user without
+/// mail keys only, `--password-stdin`: "NEW\n".
+pub(crate) fn reset(
+    ctx: &mut Ctx,
+    email: &str,
+    code_stdin: bool,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     if !code_stdin {
-        return Err(lifecycle::LifecycleError::RecoveryCodeRequired.into());
+        if !password_stdin {
+            return Err(lifecycle::LifecycleError::RecoveryCodeRequired.into());
+        }
+        let new = secret::read_line("new password")?;
+        let account = ensure_maildir(ctx, email)?;
+        let ks = keystore(&account)?;
+        let mut login = DbLogin {
+            ctx,
+            email: email.to_string(),
+        };
+        lifecycle::recovery::reset_without_keys(&ks, &mut login, &new)?;
+        println!("password of {email} reset (the user has no mail keys)");
+        return Ok(());
     }
     let code = secret::read_line("recovery code")?;
     let new = secret::read_line("new password")?;

@@ -51,6 +51,9 @@ pub(crate) enum UserCommand {
         /// Read the recovery code, then the new password, from standard input.
         #[arg(long)]
         recovery_code_stdin: bool,
+        /// Only for a user without mail keys: read the new password from standard input.
+        #[arg(long, conflicts_with = "recovery_code_stdin")]
+        password_stdin: bool,
     },
     /// Delete a user's row; with --purge also the home and all mail.
     Del {
@@ -83,7 +86,8 @@ pub(crate) fn run(ctx: &mut Ctx, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Reset {
             email,
             recovery_code_stdin,
-        } => crate::cli::lifecycle::reset(ctx, &email, recovery_code_stdin),
+            password_stdin,
+        } => crate::cli::lifecycle::reset(ctx, &email, recovery_code_stdin, password_stdin),
     }
 }
 
