@@ -15,6 +15,11 @@
 //! At every point both the old and the new keys are in `dovecot-attributes`, so every message
 //! opens (for Dovecot too: each folder key names its user key, and both unlock with the
 //! password); running `tresor key rotate` again continues where it stopped.
+//!
+//! Deliveries go on meanwhile. One that fetched a folder key just before the switch seals to
+//! the old key; before step 4 the rotation waits until [`DELIVERY_GRACE`] has passed since
+//! the switch, and prune scans the messages again, so such a file keeps its key alive (a
+//! later rotation or `key prune` retires it once it is re-sealed).
 
 use std::fs::File;
 use std::io::Write as _;
@@ -82,8 +87,10 @@ pub fn rotate(
         }
     };
     fault::point("rotate");
+    let mut switched = None;
     if keys.active_user_key_id() == Some(from) {
         ks.rotate_keys(curve, password)?;
+        switched = Some(std::time::Instant::now());
         crate::convert::chown(account, &ks.path());
     }
     fault::point("rotate");
@@ -137,6 +144,11 @@ pub fn rotate(
         }
     }
     progress.finish();
+    // A delivery that fetched the old folder key just before the switch may still be writing
+    // its file; give it time to land, so the scan in prune sees it and keeps that key.
+    if let Some(t) = switched {
+        std::thread::sleep(DELIVERY_GRACE.saturating_sub(t.elapsed()));
+    }
     let retired = prune::prune_locked(account, &[])?;
     fault::point("rotate");
     if failed.is_empty() {
@@ -208,4 +220,7 @@ fn write_journal(account: &Account, path: &Path, from: &KeyId) -> Result<(), Lif
 }
 
 const JOURNAL: &str = "tresor-rotate";
+/// How long a delivery may take from fetching the folder key to its file being in `new/`
+/// (sealing and writing a message that is already in memory: milliseconds, even at 50 MB).
+pub const DELIVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const JOURNAL_MAGIC: &str = "tresor-rotate 1";
