@@ -68,10 +68,10 @@ impl Mail for StoreMail {
         if self.account.folder(name).is_ok() {
             return Err(MailError::Exists);
         }
-        self.account
-            .create_mailbox(name)
+        let folder = self.account.create_mailbox(name).map_err(account_error)?;
+        mailbox::fresh_uid_validity(&self.account.maildir, &folder)
             .map(|_| ())
-            .map_err(account_error)
+            .map_err(mailbox_error)
     }
 
     fn delete(&self, name: &str) -> Result<(), MailError> {

@@ -299,22 +299,29 @@ impl Session {
         let mut ordered: Vec<&String> = all.iter().collect();
         ordered.sort_by_key(|n| (n.as_str() != "INBOX", n.as_str()));
         for name in ordered {
-            let wire_name = wire_name(name);
+            let encoded = wire_name(name);
             let full_patterns = list
                 .patterns
                 .iter()
                 .map(|p| format!("{}{p}", list.reference));
             if !full_patterns
                 .into_iter()
-                .any(|p| pattern_matches(&p, &wire_name))
+                .any(|p| pattern_matches(&p, &encoded))
             {
                 continue;
             }
             let is_sub = subscribed.contains(name);
             let prefix = format!("{name}.");
+            // RFC 5258 §3.5: a parent is returned for a subscribed descendant that the
+            // patterns do not return themselves.
             let childinfo = list.recursive_match
                 && list.select_subscribed
-                && subscribed.iter().any(|s| s.starts_with(&prefix));
+                && subscribed.iter().any(|s| {
+                    s.starts_with(&prefix)
+                        && !list.patterns.iter().any(|p| {
+                            pattern_matches(&format!("{}{p}", list.reference), &wire_name(s))
+                        })
+                });
             if list.select_subscribed && !is_sub && !childinfo {
                 continue;
             }

@@ -87,6 +87,9 @@ pub enum MailboxError {
     /// INBOX cannot be deleted or renamed here.
     #[error("INBOX cannot be deleted or renamed")]
     Inbox,
+    /// A lock could not be taken or a file rewritten.
+    #[error(transparent)]
+    Lock(#[from] dotlock::DotlockError),
     /// A file system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -183,6 +186,9 @@ pub fn stamp(folder: &Folder) -> Stamp {
     ])
 }
 
+/// tresor's record of the highest UIDVALIDITY handed out in a Maildir (Dovecot ignores it).
+pub const UIDVALIDITY_NAME: &str = "tresor-uidvalidity";
+
 /// `W=<n>` of a Maildir file name.
 pub fn vsize_from_name(name: &str) -> Option<u64> {
     basename(name)
@@ -202,6 +208,37 @@ pub fn set_internal_date(path: &Path, date: SystemTime) -> Result<(), MailboxErr
         .open(path)
         .map_err(io)?;
     file.set_modified(date).map_err(io)
+}
+
+/// Makes sure the new, still empty folder `folder` has a UIDVALIDITY above every value this
+/// Maildir handed out before (kept in `tresor-uidvalidity` at the Maildir root), so a mailbox
+/// deleted and created again within the same second never reuses one (RFC 3501 §2.3.1.1).
+/// Returns the folder's UIDVALIDITY.
+pub fn fresh_uid_validity(maildir: &Path, folder: &Folder) -> Result<u32, MailboxError> {
+    let last_file = dotlock::LockedFile::new(maildir.join(UIDVALIDITY_NAME));
+    last_file.update(|last| {
+        let last: u32 = last
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        let uidlist = dotlock::LockedFile::new(folder.dir.join(UIDLIST_NAME));
+        let validity = uidlist.update(|current| {
+            let Some(data) = current else {
+                return Ok::<_, MailboxError>((None, last));
+            };
+            let mut list = crate::uidlist::Uidlist::parse(data)
+                .map_err(|e| MailboxError::Deliver(DeliverError::Uidlist(e)))?;
+            if list.uid_validity > last || !list.records.is_empty() {
+                return Ok((None, list.uid_validity));
+            }
+            list.uid_validity = last.saturating_add(1);
+            Ok((Some(list.encode()), list.uid_validity))
+        })?;
+        Ok::<_, MailboxError>((
+            Some(format!("{}\n", validity.max(last)).into_bytes()),
+            validity,
+        ))
+    })
 }
 
 /// Deletes mailbox `name` (its directory; sub-folders stay, as in Dovecot's Maildir++).
@@ -305,5 +342,14 @@ mod tests {
             delete(&account.maildir, "Nope"),
             Err(MailboxError::NoMailbox(_))
         ));
+        // Created again at once: a new UIDVALIDITY all the same.
+        let first = account.create_mailbox("Again").unwrap();
+        let v1 = fresh_uid_validity(&account.maildir, &first).unwrap();
+        delete(&account.maildir, "Again").unwrap();
+        let second = account.create_mailbox("Again").unwrap();
+        let v2 = fresh_uid_validity(&account.maildir, &second).unwrap();
+        assert!(v2 > v1, "{v2} > {v1}");
+        let snap = scan(&second).unwrap();
+        assert_eq!(snap.uid_validity, v2);
     }
 }
