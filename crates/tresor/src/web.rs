@@ -130,7 +130,10 @@ impl SelfService {
 impl web::Backend for SelfService {
     fn log_in(&self, address: &str, password: &[u8]) -> Result<String, BackendError> {
         // Called on the blocking pool: waiting for the async userdb here is fine.
-        let user = match self.runtime.block_on(self.db.authenticate(address, password)) {
+        let user = match self
+            .runtime
+            .block_on(self.db.authenticate(address, password))
+        {
             Ok(a) => a.into_user(),
             Err(AuthError::Failed(reason)) => {
                 info!(user = %address.escape_debug(), reason = %reason, "web login refused by the userdb");
@@ -197,7 +200,10 @@ impl web::Backend for SelfService {
         let mut login = self.login(&user.email);
         let Ok(ks) = account.keystore() else {
             // No Maildir yet, so no keys: only the login hash changes.
-            if !login.verify(old).map_err(|e| unavailable(&user.email, &e))? {
+            if !login
+                .verify(old)
+                .map_err(|e| unavailable(&user.email, &e))?
+            {
                 return Err(BackendError::WrongPassword);
             }
             return login
@@ -218,9 +224,7 @@ impl web::Backend for SelfService {
         if !account.encrypted {
             return Err(BackendError::NotEncrypted);
         }
-        let ks = account
-            .keystore()
-            .map_err(|_| BackendError::NotEncrypted)?;
+        let ks = account.keystore().map_err(|_| BackendError::NotEncrypted)?;
         let mut login = self.login(&user.email);
         match lifecycle::recovery::create(&ks, &mut login, password) {
             Ok(code) => Ok(Zeroizing::new(code.expose().to_string())),
