@@ -24,6 +24,8 @@ step "Postfix end-to-end (SMTP AUTH via tresor's auth socket, LMTP delivery)"
 tests/postfix/postfix-e2e.sh target/debug/tresor
 step "Dovecot 2.3 peer interop"
 tests/interop/dovecot-peer.sh target/debug/tresor
+step "web page in a browser (chromium via playwright-core; screenshots in target/web-test)"
+tests/web/browser-test.sh target/debug/tresor target/web-test
 step "key lifecycle crash tests (fault injection at every step, random SIGKILL)"
 # Last: these rebuild target/debug/tresor with the test-only fault hook.
 cargo test -p tresor --features fault-injection --test lifecycle_faults
