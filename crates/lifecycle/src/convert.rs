@@ -96,8 +96,9 @@ pub fn encrypt(
                 done.unchanged += 1;
                 continue;
             }
-            let sealed = mailcrypt::seal(&data, &key)?;
+            let (sealed, file_key) = mailcrypt::seal_keyed(&data, &key)?;
             messages::replace(&f.folder, m, &sealed, account.owner, "encrypt")?;
+            messages::index_file_key(&f.folder, &key, m, &file_key, account.owner);
             fault::point("encrypt");
             done.converted += 1;
         }

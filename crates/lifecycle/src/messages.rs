@@ -149,6 +149,19 @@ pub fn replace(
     Ok(())
 }
 
+/// Files the key material of a message just re-sealed in the folder's key index (`store`'s
+/// per-folder cache, itself sealed to the folder key), as delivery does, so later reads skip
+/// the ECDH and PBKDF2. Called after the rename; a failure only makes reads slower.
+pub fn index_file_key(
+    folder: &Folder,
+    key: &mailcrypt::PublicKey,
+    msg: &Message,
+    file_key: &mailcrypt::FileKey,
+    owner: Option<(u32, u32)>,
+) {
+    let _ = store::keyindex::file_key(&folder.dir, key, &msg.base, file_key, owner);
+}
+
 /// Removes stale `tmp/*.tresor-rewrite` files of every folder (left by a crash in
 /// [`replace`]).
 pub fn clean_tmp(account: &Account) -> Result<(), LifecycleError> {

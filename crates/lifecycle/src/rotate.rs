@@ -137,8 +137,9 @@ pub fn rotate(
                     continue;
                 }
             };
-            let sealed = mailcrypt::seal(&plain, key)?;
+            let (sealed, file_key) = mailcrypt::seal_keyed(&plain, key)?;
             messages::replace(&f.folder, m, &sealed, account.owner, "rotate")?;
+            messages::index_file_key(&f.folder, key, m, &file_key, account.owner);
             fault::point("rotate");
             resealed += 1;
         }
