@@ -8,8 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
-    REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, RETRY_AFTER,
+    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+use crate::account;
 use crate::client::{self, Client};
 use crate::form::Form;
 use crate::html::{self, Message, Viewer};
@@ -57,10 +58,16 @@ pub(crate) fn router(app: App) -> Router {
         .route("/", get(root))
         .route("/login", get(login_page).post(login_post))
         .route("/logout", post(logout))
-        .route("/status", get(status_page))
-        .route("/password", get(password_page).post(password_post))
-        .route("/recovery", get(recovery_page).post(recovery_post))
-        .route("/recovery/download", post(recovery_download))
+        .route("/status", get(account::status_page))
+        .route(
+            "/password",
+            get(account::password_page).post(account::password_post),
+        )
+        .route(
+            "/recovery",
+            get(account::recovery_page).post(account::recovery_post),
+        )
+        .route("/recovery/download", post(account::recovery_download))
         .route("/reset", get(reset_page).post(reset_post))
         .route("/style.css", get(style))
         .merge(crate::api::routes())
@@ -94,9 +101,9 @@ impl FromRequestParts<App> for Ctx {
 }
 
 /// A session for this request: the live one, or a new anonymous one with its `Set-Cookie`.
-struct Visit {
-    view: View,
-    cookie: Option<HeaderValue>,
+pub(crate) struct Visit {
+    pub(crate) view: View,
+    pub(crate) cookie: Option<HeaderValue>,
     /// The request's cookie named a session that has ended.
     ended: bool,
     /// The request sent no cookie at all.
@@ -104,7 +111,7 @@ struct Visit {
 }
 
 impl Visit {
-    fn viewer(&self) -> Viewer<'_> {
+    pub(crate) fn viewer(&self) -> Viewer<'_> {
         Viewer {
             csrf: &self.view.csrf,
             user: self.view.user.as_deref(),
@@ -373,173 +380,6 @@ async fn logout(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     }
 }
 
-async fn status_page(State(app): State<App>, ctx: Ctx) -> Response {
-    let a = app.inner();
-    let visit = match logged_in(a, &ctx) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    status_reply(a, &visit, StatusCode::OK, None).await
-}
-
-async fn password_page(State(app): State<App>, ctx: Ctx) -> Response {
-    let a = app.inner();
-    match logged_in(a, &ctx) {
-        Ok(visit) => page(StatusCode::OK, None, html::password(&visit.viewer(), None)),
-        Err(r) => r,
-    }
-}
-
-async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
-    let a = app.inner();
-    let form = Form::parse(Zeroizing::new(Vec::from(body)));
-    let visit = match checked_logged_in_form(a, &ctx, &form, html::password) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let user = visit.view.user.clone().unwrap_or_default();
-    let refuse = |status, text: String| {
-        page(
-            status,
-            None,
-            html::password(&visit.viewer(), Some(&Message::Error(text))),
-        )
-    };
-    if form.get("old").is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Please enter your current password.".into(),
-        );
-    }
-    if let Some(text) = a.new_password_problem(form.get("new"), form.get("confirm")) {
-        return refuse(StatusCode::BAD_REQUEST, text);
-    }
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
-    let old = Zeroizing::new(form.get("old").as_bytes().to_vec());
-    let new = Zeroizing::new(form.get("new").as_bytes().to_vec());
-    let backend = Arc::clone(&a.backend);
-    let who = user.clone();
-    match blocking(move || backend.change_password(&who, &old, &new)).await {
-        Ok(()) => {
-            info!(client = %ctx.client.ip, user = %user, "web: password changed");
-            status_reply(
-                a,
-                &visit,
-                StatusCode::OK,
-                Some(Message::Notice(
-                    "Your password was changed. Use the new one in your mail program too.".into(),
-                )),
-            )
-            .await
-        }
-        Err(e) => {
-            if matches!(e, BackendError::WrongPassword) {
-                info!(client = %ctx.client.ip, user = %user, "web: password change with a wrong password");
-                a.failed(&keys).await;
-            }
-            let (status, text) = reply_for(&e, Op::ChangePassword);
-            refuse(status, text)
-        }
-    }
-}
-
-async fn recovery_page(State(app): State<App>, ctx: Ctx) -> Response {
-    let a = app.inner();
-    match logged_in(a, &ctx) {
-        Ok(visit) => page(
-            StatusCode::OK,
-            None,
-            html::recovery_form(&visit.viewer(), None),
-        ),
-        Err(r) => r,
-    }
-}
-
-async fn recovery_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
-    let a = app.inner();
-    let form = Form::parse(Zeroizing::new(Vec::from(body)));
-    let visit = match checked_logged_in_form(a, &ctx, &form, html::recovery_form) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let user = visit.view.user.clone().unwrap_or_default();
-    let refuse = |status, text: String| {
-        page(
-            status,
-            None,
-            html::recovery_form(&visit.viewer(), Some(&Message::Error(text))),
-        )
-    };
-    if form.get("password").is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Please enter your password.".into(),
-        );
-    }
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
-    let password = Zeroizing::new(form.get("password").as_bytes().to_vec());
-    let backend = Arc::clone(&a.backend);
-    let who = user.clone();
-    match blocking(move || backend.create_recovery_code(&who, &password)).await {
-        Ok(code) => {
-            info!(client = %ctx.client.ip, user = %user, "web: recovery code made");
-            let html = html::recovery_code(&visit.viewer(), &code);
-            a.sessions.keep_code(&visit.view.id, code);
-            page(StatusCode::OK, None, html)
-        }
-        Err(e) => {
-            if matches!(e, BackendError::WrongPassword) {
-                info!(client = %ctx.client.ip, user = %user, "web: recovery code asked with a wrong password");
-                a.failed(&keys).await;
-            }
-            let (status, text) = reply_for(&e, Op::CreateRecovery);
-            refuse(status, text)
-        }
-    }
-}
-
-async fn recovery_download(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
-    let a = app.inner();
-    let form = Form::parse(Zeroizing::new(Vec::from(body)));
-    let visit = match checked_logged_in_form(a, &ctx, &form, html::recovery_form) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let user = visit.view.user.clone().unwrap_or_default();
-    match a.sessions.take_code(&visit.view.id) {
-        Some(code) => {
-            let file = Zeroizing::new(html::recovery_file(&user, &code));
-            let mut r = (StatusCode::OK, file.as_bytes().to_vec()).into_response();
-            let h = r.headers_mut();
-            h.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            h.insert(
-                CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"tresor-recovery-code.txt\""),
-            );
-            r
-        }
-        None => page(
-            StatusCode::GONE,
-            None,
-            html::recovery_form(
-                &visit.viewer(),
-                Some(&Message::Error(
-                    "A recovery code can be downloaded only once, right after it was made. Make a new one if you need it.".into(),
-                )),
-            ),
-        ),
-    }
-}
-
 async fn reset_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     match a.visit(&ctx) {
@@ -639,14 +479,14 @@ async fn not_found() -> Response {
 }
 
 /// Why a form was not accepted, with the session to show the form again in.
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     visit: Visit,
     text: String,
 }
 
 /// The session of a form post, its CSRF token checked.
-fn checked_form(a: &Inner, ctx: &Ctx, form: &Form) -> Result<Visit, Refusal> {
+pub(crate) fn checked_form(a: &Inner, ctx: &Ctx, form: &Form) -> Result<Visit, Refusal> {
     let visit = a.visit(ctx).map_err(|_| Refusal {
         status: StatusCode::SERVICE_UNAVAILABLE,
         visit: Visit {
@@ -687,7 +527,7 @@ fn checked_form(a: &Inner, ctx: &Ctx, form: &Form) -> Result<Visit, Refusal> {
 }
 
 /// A logged-in session for a page, or the response that sends the visitor to log in.
-fn logged_in(a: &Inner, ctx: &Ctx) -> Result<Visit, Response> {
+pub(crate) fn logged_in(a: &Inner, ctx: &Ctx) -> Result<Visit, Response> {
     let visit = a.visit(ctx)?;
     if visit.view.user.is_some() {
         return Ok(visit);
@@ -713,7 +553,7 @@ fn logged_in(a: &Inner, ctx: &Ctx) -> Result<Visit, Response> {
 }
 
 /// A logged-in form post with its CSRF token checked; a wrong token shows `form_page` again.
-fn checked_logged_in_form(
+pub(crate) fn checked_logged_in_form(
     a: &Inner,
     ctx: &Ctx,
     form: &Form,
@@ -757,35 +597,6 @@ fn checked_logged_in_form(
     }
 }
 
-async fn status_reply(
-    a: &Inner,
-    visit: &Visit,
-    ok: StatusCode,
-    message: Option<Message>,
-) -> Response {
-    let user = visit.view.user.clone().unwrap_or_default();
-    let backend = Arc::clone(&a.backend);
-    match blocking(move || backend.status(&user)).await {
-        Ok(status) => page(
-            ok,
-            visit.cookie.clone(),
-            html::status(&visit.viewer(), &status, message.as_ref()),
-        ),
-        Err(e) => {
-            let (code, text) = reply_for(&e, Op::LogIn);
-            let mut shown = text;
-            if let Some(Message::Notice(n)) = message {
-                shown = format!("{n} {shown}");
-            }
-            page(
-                code,
-                visit.cookie.clone(),
-                html::message_page(&visit.viewer(), "Your account", &Message::Error(shown)),
-            )
-        }
-    }
-}
-
 /// The session cookie's value from the request's `Cookie` headers.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     let mut plain = None;
@@ -809,7 +620,7 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     plain
 }
 
-fn page(status: StatusCode, cookie: Option<HeaderValue>, body: String) -> Response {
+pub(crate) fn page(status: StatusCode, cookie: Option<HeaderValue>, body: String) -> Response {
     let mut r = (status, Html(body)).into_response();
     if let Some(c) = cookie {
         r.headers_mut().append(SET_COOKIE, c);
@@ -817,7 +628,7 @@ fn page(status: StatusCode, cookie: Option<HeaderValue>, body: String) -> Respon
     r
 }
 
-fn redirect(to: &'static str) -> Response {
+pub(crate) fn redirect(to: &'static str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut()
         .insert(LOCATION, HeaderValue::from_static(to));

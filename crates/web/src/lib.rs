@@ -31,6 +31,7 @@
     reason = "handlers return a ready axum Response as their early-exit error; it is built once per request"
 )]
 
+mod account;
 mod api;
 mod client;
 mod form;

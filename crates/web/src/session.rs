@@ -81,6 +81,8 @@ impl Sessions {
     }
 
     /// A new session (for `user`, or anonymous); `None` only when the system has no randomness.
+    /// When full, expired sessions go, then the least recently used anonymous ones, then the
+    /// least recently used of all.
     pub(crate) fn create(&self, user: Option<String>, now: Instant) -> Option<View> {
         let id = random_token()?;
         let csrf = random_token()?;
@@ -89,9 +91,10 @@ impl Sessions {
             map.retain(|_, s| now.saturating_duration_since(s.last_seen) < self.idle);
         }
         while map.len() >= self.max {
+            // Anonymous sessions go first: a flood of visits must not log users out.
             let Some(oldest) = map
                 .iter()
-                .min_by_key(|(_, s)| s.last_seen)
+                .min_by_key(|(_, s)| (s.user.is_some(), s.last_seen))
                 .map(|(k, _)| k.clone())
             else {
                 break;
@@ -184,6 +187,17 @@ mod tests {
         assert!(matches!(s.lookup(Some(&a.id), t0), Lookup::Ended));
         assert!(matches!(s.lookup(Some(&b.id), t0), Lookup::Live(_)));
         assert!(matches!(s.lookup(Some(&c.id), t0), Lookup::Live(_)));
+    }
+
+    #[test]
+    fn a_flood_of_anonymous_visits_does_not_evict_logged_in_users() {
+        let s = Sessions::new(Duration::from_secs(100), 3);
+        let t0 = Instant::now();
+        let user = s.create(Some("a@example.org".into()), t0).unwrap();
+        for i in 1..10 {
+            s.create(None, t0 + Duration::from_secs(i)).unwrap();
+        }
+        assert!(matches!(s.lookup(Some(&user.id), t0), Lookup::Live(_)));
     }
 
     #[test]
