@@ -748,3 +748,49 @@ fn json_api_does_what_the_pages_do() {
     assert_eq!(status, 200, "{r}");
     assert!(imap_read_first(env.imap, RESET).is_some());
 }
+
+#[test]
+fn listen_settings_turn_the_page_off_or_must_bind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lmtp, imap) = (free_port(), free_port());
+    let write = |web: &str| {
+        let config = tmp.path().join("tresor.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{lmtp}\"]\n[imap]\nlisten = [\"127.0.0.1:{imap}\"]\n[web]\n{web}\n",
+                tmp.path().join("data").display(),
+            ),
+        )
+        .unwrap();
+        config
+    };
+    // `listen = []`: no page.
+    let config = write("listen = []");
+    let server = Server::start(&config, lmtp);
+    let log = server.stop();
+    assert!(!log.contains("web page listening"), "{log}");
+    // An address the admin set that cannot be bound stops the start, with the key named.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = write(&format!("listen = [\"127.0.0.1:{port}\"]"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[web] listen: cannot listen on"), "{err}");
+    // A bad proxy address is a config error.
+    let config = write("trusted_proxies = [\"proxy.example.org\"]");
+    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[web] trusted_proxies"));
+}
