@@ -19,7 +19,8 @@ pub(crate) struct Client {
 /// by the client and prove nothing). A header that does not parse is ignored.
 pub(crate) fn client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> Client {
     let peer = canonical(peer);
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| canonical(*t) == ip);
+    if !is_trusted(peer) {
         return Client {
             ip: peer,
             https: false,
@@ -36,7 +37,7 @@ pub(crate) fn client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> C
         match hop.trim().parse::<IpAddr>() {
             Ok(addr) => {
                 ip = canonical(addr);
-                if !trusted.contains(&ip) {
+                if !is_trusted(ip) {
                     break;
                 }
             }
@@ -99,6 +100,12 @@ mod tests {
         );
         let h = headers(&[("x-forwarded-for", "nonsense")]);
         assert_eq!(client(proxy, &h, &[proxy]).ip, proxy);
+        let h = headers(&[("x-forwarded-for", "198.51.100.9")]);
+        let written_mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(
+            client(proxy, &h, &[written_mapped]).ip,
+            "198.51.100.9".parse::<IpAddr>().unwrap()
+        );
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         assert_eq!(
             client(mapped, &HeaderMap::new(), &[]).ip,
