@@ -1,8 +1,10 @@
 //! `tresor key prune`: removes keys nothing needs any more.
 //!
-//! A folder key is needed while it is its folder's active key or some message in that folder
-//! is sealed to it; a user key while it is the active user key or a needed folder key is
-//! encrypted to it. Everything else goes, in one atomic rewrite of `dovecot-attributes` (with a
+//! A folder key is needed while it is its folder's active key or some message is sealed to it
+//! (a message in any folder, with or without a readable uidlist: a folder whose uidlist was
+//! lost and remade has a new GUID, and its old mail still names the old keys); a user key while
+//! it is the active user key or a needed folder key is encrypted to it. A sealed file whose
+//! header does not parse could name any key, so then no folder key goes. Everything else goes, in one atomic rewrite of `dovecot-attributes` (with a
 //! user key go its staged and recovery wraps). Asked for particular keys, prune refuses — and
 //! removes nothing — if any of them is needed.
 
@@ -36,17 +38,15 @@ pub(crate) fn prune_locked(
     only: &[KeyId],
 ) -> Result<Vec<Pruned>, LifecycleError> {
     let ks = account.keystore()?;
-    let (refs, damaged) = references(account)?;
+    let refs = references(account)?;
     let keys = ks.load()?;
     let active_user = keys.active_user_key_id();
     let folder_keys = keys.folder_keys();
-    // Folder keys needed: active, or referenced by a message of their folder.
+    // Folder keys needed: active, or named by some message (in any folder: a folder whose
+    // uidlist was lost and remade has a new GUID, its old mail still names the old keys).
     let mut needed_folder: HashSet<(String, KeyId)> = HashSet::new();
     for (guid, id, _) in &folder_keys {
-        if keys.active_folder_key_id(guid) == Some(*id)
-            || refs.contains(&(guid.clone(), *id))
-            || damaged.contains(guid)
-        {
+        if keys.active_folder_key_id(guid) == Some(*id) || refs.ids.contains(id) || refs.damaged {
             needed_folder.insert((guid.clone(), *id));
         }
     }
@@ -106,35 +106,31 @@ pub(crate) fn prune_locked(
         .collect())
 }
 
-/// Keys some message is sealed to, and folders with damaged sealed files.
-pub(crate) type References = (HashSet<(String, KeyId)>, HashSet<String>);
+pub(crate) struct References {
+    /// Every key id some message header names, in any folder (with or without a uidlist).
+    ids: HashSet<KeyId>,
+    /// Some sealed file's header does not parse: it may name any key, so every folder key is
+    /// kept (the file may still be repaired).
+    damaged: bool,
+}
 
-/// (folder GUID, key id) of every key some message is sealed to, and the GUIDs of folders
-/// with a sealed file whose header does not parse (all their keys are kept: the damaged file
-/// may still be repaired).
+/// The keys the messages of every folder are sealed to.
 pub(crate) fn references(account: &Account) -> Result<References, LifecycleError> {
-    let mut refs = HashSet::new();
-    let mut damaged = HashSet::new();
+    let mut refs = References {
+        ids: HashSet::new(),
+        damaged: false,
+    };
     for f in messages::scan(account)? {
-        let Some(guid) = &f.guid else {
-            continue;
-        };
         for m in &f.messages {
             let data = read(&m.path)?;
             if !mailcrypt::is_sealed(&data) {
                 continue;
             }
             match SealedFile::parse(&data) {
-                Ok(sealed) => {
-                    for r in sealed.recipients() {
-                        refs.insert((guid.clone(), r.id));
-                    }
-                }
-                Err(_) => {
-                    damaged.insert(guid.clone());
-                }
+                Ok(sealed) => refs.ids.extend(sealed.recipients().iter().map(|r| r.id)),
+                Err(_) => refs.damaged = true,
             }
         }
     }
-    Ok((refs, damaged))
+    Ok(refs)
 }
