@@ -437,7 +437,10 @@ impl Session {
                     .iter()
                     .map(|m| m.vsize.or(m.size).unwrap_or(0))
                     .sum(),
-                "HIGHESTMODSEQ" => snap.highest_modseq,
+                // Messages not seen by any session yet get the next value when selected.
+                "HIGHESTMODSEQ" => {
+                    snap.highest_modseq + u64::from(snap.messages.iter().any(|m| m.modseq == 0))
+                }
                 _ => continue,
             };
             parts.push(format!("{item} {value}"));

@@ -37,7 +37,8 @@ impl Selected {
     /// Opens `name`.
     pub(crate) fn open(mail: &dyn Mail, name: &str, read_only: bool) -> Result<Self, MailError> {
         let stamp = mail.stamp(name);
-        let snap = mail.snapshot(name)?;
+        let mut snap = mail.snapshot(name)?;
+        assign_modseqs(mail, name, &mut snap);
         let max = snap.messages.last().map_or(0, |m| m.uid);
         let claimed = if read_only {
             snap.recent_claimed
@@ -96,6 +97,27 @@ impl Selected {
     }
 }
 
+/// Gives messages seen for the first time (mod-sequence 0) a mod-sequence above every one
+/// handed out before, so CONDSTORE clients notice them.
+pub(crate) fn assign_modseqs(mail: &dyn Mail, name: &str, snap: &mut store::mailbox::Snapshot) {
+    let fresh: Vec<u32> = snap
+        .messages
+        .iter()
+        .filter(|m| m.modseq == 0)
+        .map(|m| m.uid)
+        .collect();
+    if fresh.is_empty() {
+        return;
+    }
+    let value = mail
+        .bump_modseq(name, &fresh, &[])
+        .unwrap_or(snap.highest_modseq.saturating_add(1));
+    for m in snap.messages.iter_mut().filter(|m| m.modseq == 0) {
+        m.modseq = value;
+    }
+    snap.highest_modseq = snap.highest_modseq.max(value);
+}
+
 fn value(v: &SeqOrUid, largest: u32) -> u32 {
     match v {
         SeqOrUid::Value(n) => n.get(),
@@ -125,9 +147,10 @@ impl Session {
         if stamp == sel.stamp {
             return;
         }
-        let Ok(snap) = mail.snapshot(&sel.name) else {
+        let Ok(mut snap) = mail.snapshot(&sel.name) else {
             return;
         };
+        assign_modseqs(mail, &sel.name, &mut snap);
         let mut out = Vec::new();
         if snap.keywords.iter().any(|k| !sel.keywords.contains(k)) {
             sel.keywords = snap.keywords.clone();

@@ -316,24 +316,24 @@ fn rfc7162_condstore() {
             .contains("* ENABLED CONDSTORE")
     );
     let r = h.send(b"b SELECT INBOX\r\n");
-    assert!(r.contains("* OK [HIGHESTMODSEQ 1]"), "{r}");
+    assert!(r.contains("* OK [HIGHESTMODSEQ 2]"), "{r}");
     let r = h.send(b"c STORE 1 +FLAGS (\\Seen)\r\n");
     assert!(
-        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (2))"),
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (3))"),
         "{r}"
     );
-    let r = h.send(b"d STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)\r\n");
+    let r = h.send(b"d STORE 1,2 (UNCHANGEDSINCE 2) +FLAGS (\\Flagged)\r\n");
     assert!(r.contains("d OK [MODIFIED 1]"), "{r}");
-    let r = h.send(b"e FETCH 1:* (FLAGS) (CHANGEDSINCE 2)\r\n");
+    let r = h.send(b"e FETCH 1:* (FLAGS) (CHANGEDSINCE 3)\r\n");
     assert!(
-        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (3))"),
+        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (4))"),
         "{r}"
     );
     assert!(!r.contains("* 1 FETCH"), "{r}");
-    let r = h.send(b"f SEARCH MODSEQ 3\r\n");
-    assert!(r.contains("* SEARCH 2 (MODSEQ 3)"), "{r}");
+    let r = h.send(b"f SEARCH MODSEQ 4\r\n");
+    assert!(r.contains("* SEARCH 2 (MODSEQ 4)"), "{r}");
     let r = h.send(b"g STATUS INBOX (HIGHESTMODSEQ)\r\n");
-    assert!(r.contains("(HIGHESTMODSEQ 3)"), "{r}");
+    assert!(r.contains("(HIGHESTMODSEQ 4)"), "{r}");
 }
 
 #[test]

@@ -33,7 +33,8 @@ pub struct MessageInfo {
     pub size: Option<u64>,
     /// `W=` of the name: size with CRLF line ends (RFC822.SIZE), if present.
     pub vsize: Option<u64>,
-    /// CONDSTORE mod-sequence.
+    /// CONDSTORE mod-sequence; 0 until a session first sees the message and gives it one
+    /// above every value handed out before (RFC 7162: new messages get a new mod-sequence).
     pub modseq: u64,
     /// Whether the file is still in `new/` (not yet seen by any IMAP session).
     pub in_new: bool,
@@ -159,7 +160,7 @@ pub fn scan(folder: &Folder) -> Result<Snapshot, MailboxError> {
             internal_date,
             size: maildir::size_from_name(&name),
             vsize: vsize_from_name(&name),
-            modseq: seqs.of(record.uid),
+            modseq: seqs.by_uid.get(&record.uid).copied().unwrap_or(0),
             in_new,
             path,
         });
