@@ -7,6 +7,9 @@
 //! `dovecot-uidlist`, the `S=`/`W=` sizes (of the plaintext, unchanged) and the flags after
 //! `:2,`, stay as they were; the uidlist is not touched. A crash leaves either the old file or
 //! the new one under the name, and at worst a stale file in `tmp/` that [`clean_tmp`] removes.
+//! A client changing the flags in the instant between the lookup and the rename would leave a
+//! second file of the same base name with the old content; [`replace`] looks again after its
+//! rename and moves the new content over that one.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -141,7 +144,20 @@ pub fn replace(
         return Ok(());
     };
     std::fs::rename(&tmp, &target).map_err(|e| io_err("renaming over", &target, e))?;
-    if let Some(dir) = target.parent() {
+    // A client that changed the flags (renamed the file) between the lookup and the rename
+    // left the old content under the new name beside ours: move ours over it, so the newest
+    // flags stay and there is one file again.
+    let mut last = target;
+    if let Some(other) = current_path_other_than(folder, msg, &last)? {
+        std::fs::rename(&last, &other).map_err(|e| io_err("renaming over", &other, e))?;
+        if let Some(dir) = last.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err("syncing", dir, e))?;
+        }
+        last = other;
+    }
+    if let Some(dir) = last.parent() {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_err("syncing", dir, e))?;
@@ -188,6 +204,15 @@ fn current_path(folder: &Folder, msg: &Message) -> Result<Option<PathBuf>, Lifec
     if msg.path.exists() {
         return Ok(Some(msg.path.clone()));
     }
+    current_path_other_than(folder, msg, &msg.path)
+}
+
+/// A file of the message's base name other than `not`.
+fn current_path_other_than(
+    folder: &Folder,
+    msg: &Message,
+    not: &Path,
+) -> Result<Option<PathBuf>, LifecycleError> {
     for sub in ["cur", "new"] {
         let dir = folder.dir.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -199,6 +224,7 @@ fn current_path(folder: &Folder, msg: &Message) -> Result<Option<PathBuf>, Lifec
                 .file_name()
                 .to_str()
                 .is_some_and(|n| basename(n) == msg.base)
+                && entry.path() != not
             {
                 return Ok(Some(entry.path()));
             }
@@ -215,3 +241,42 @@ pub(crate) fn read(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, Lifecycle
 }
 
 const TMP_SUFFIX: &str = ".tresor-rewrite";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_keeps_the_name_and_settles_a_flag_change_race_on_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        let folder = Folder {
+            name: "INBOX".into(),
+            dir: dir.path().to_path_buf(),
+        };
+        let base = "1700000000.M1P1.host,S=3,W=3";
+        let path = dir.path().join("cur").join(format!("{base}:2,S"));
+        std::fs::write(&path, b"old").unwrap();
+        let msg = Message {
+            base: base.into(),
+            path: path.clone(),
+            uid: Some(1),
+        };
+        replace(&folder, &msg, b"new", None, "test").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+
+        // The state a client's rename to :2,FS in the race window leaves: both names exist.
+        let flagged = dir.path().join("cur").join(format!("{base}:2,FS"));
+        std::fs::write(&flagged, b"new").unwrap();
+        replace(&folder, &msg, b"newer", None, "test").unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("cur"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(names, vec![flagged.clone()]);
+        assert_eq!(std::fs::read(&flagged).unwrap(), b"newer");
+    }
+}
