@@ -17,7 +17,6 @@ use crate::handlers::{
     too_many, with_retry_after,
 };
 use crate::html::{self, Message};
-use crate::limit;
 
 pub(crate) async fn status_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
@@ -60,15 +59,19 @@ pub(crate) async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes)
     if let Some(text) = a.new_password_problem(form.get("new"), form.get("confirm")) {
         return refuse(StatusCode::BAD_REQUEST, text);
     }
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&user, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
+        }
+    };
     let old = Zeroizing::new(form.get("old").as_bytes().to_vec());
     let new = Zeroizing::new(form.get("new").as_bytes().to_vec());
     let backend = Arc::clone(&a.backend);
     let who = user.clone();
-    match blocking(move || backend.change_password(&who, &old, &new)).await {
+    let result = blocking(move || backend.change_password(&who, &old, &new)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(()) => {
             info!(client = %ctx.client.ip, user = %user, "web: password changed");
             status_reply(
@@ -84,7 +87,6 @@ pub(crate) async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes)
         Err(e) => {
             if matches!(e, BackendError::WrongPassword) {
                 info!(client = %ctx.client.ip, user = %user, "web: password change with a wrong password");
-                a.failed(&keys).await;
             }
             let (status, text) = reply_for(&e, Op::ChangePassword);
             refuse(status, text)
@@ -125,14 +127,18 @@ pub(crate) async fn recovery_post(State(app): State<App>, ctx: Ctx, body: Bytes)
             "Please enter your password.".into(),
         );
     }
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&user, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
+        }
+    };
     let password = Zeroizing::new(form.get("password").as_bytes().to_vec());
     let backend = Arc::clone(&a.backend);
     let who = user.clone();
-    match blocking(move || backend.create_recovery_code(&who, &password)).await {
+    let result = blocking(move || backend.create_recovery_code(&who, &password)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(code) => {
             info!(client = %ctx.client.ip, user = %user, "web: recovery code made");
             let html = html::recovery_code(&visit.viewer(), &code);
@@ -142,7 +148,6 @@ pub(crate) async fn recovery_post(State(app): State<App>, ctx: Ctx, body: Bytes)
         Err(e) => {
             if matches!(e, BackendError::WrongPassword) {
                 info!(client = %ctx.client.ip, user = %user, "web: recovery code asked with a wrong password");
-                a.failed(&keys).await;
             }
             let (status, text) = reply_for(&e, Op::CreateRecovery);
             refuse(status, text)

@@ -22,7 +22,6 @@ use zeroize::Zeroizing;
 
 use crate::BackendError;
 use crate::handlers::{App, Ctx, Inner, Op, blocking, reply_for, too_many, with_retry_after};
-use crate::limit;
 use crate::session::{Lookup, View};
 
 /// The `/api/` routes.
@@ -68,18 +67,18 @@ async fn login(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: Bytes
     };
     let password = Zeroizing::new(req.password.into_bytes());
     let address = req.address.trim().to_string();
-    let keys = [
-        limit::address_key(&address),
-        limit::client_key(ctx.client.ip),
-    ];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&address, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
+        }
+    };
     let backend = Arc::clone(&a.backend);
     let who = address.clone();
-    match blocking(move || backend.log_in(&who, &password)).await {
+    let result = blocking(move || backend.log_in(&who, &password)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(user) => {
-            a.limiter.succeeded(&limit::address_key(&address));
             info!(client = %ctx.client.ip, user = %user, "web API login");
             let Some(view) = a.sessions.create(Some(user.clone()), Instant::now()) else {
                 return error(StatusCode::SERVICE_UNAVAILABLE, "no randomness");
@@ -92,7 +91,7 @@ async fn login(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: Bytes
                 .append(SET_COOKIE, a.set_cookie(&view.id, &ctx.client));
             r
         }
-        Err(e) => fail(a, &keys, e, Op::LogIn).await,
+        Err(e) => fail(&e, Op::LogIn),
     }
 }
 
@@ -140,14 +139,18 @@ async fn password(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: By
         return error(StatusCode::BAD_REQUEST, &text);
     }
     let user = view.user.unwrap_or_default();
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&user, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
+        }
+    };
     let backend = Arc::clone(&a.backend);
-    match blocking(move || backend.change_password(&user, &old, new.as_bytes())).await {
+    let result = blocking(move || backend.change_password(&user, &old, new.as_bytes())).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(()) => axum::Json(json!({})).into_response(),
-        Err(e) => fail(a, &keys, e, Op::ChangePassword).await,
+        Err(e) => fail(&e, Op::ChangePassword),
     }
 }
 
@@ -163,14 +166,18 @@ async fn recovery(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: By
     };
     let password = Zeroizing::new(req.password.into_bytes());
     let user = view.user.unwrap_or_default();
-    let keys = [limit::address_key(&user), limit::client_key(ctx.client.ip)];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&user, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
+        }
+    };
     let backend = Arc::clone(&a.backend);
-    match blocking(move || backend.create_recovery_code(&user, &password)).await {
+    let result = blocking(move || backend.create_recovery_code(&user, &password)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(code) => axum::Json(json!({ "code": code.as_str() })).into_response(),
-        Err(e) => fail(a, &keys, e, Op::CreateRecovery).await,
+        Err(e) => fail(&e, Op::CreateRecovery),
     }
 }
 
@@ -186,33 +193,25 @@ async fn reset(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: Bytes
         return error(StatusCode::BAD_REQUEST, &text);
     }
     let address = req.address.trim().to_string();
-    let keys = [
-        limit::address_key(&address),
-        limit::client_key(ctx.client.ip),
-    ];
-    if let Err(wait) = a.check_limits(&keys) {
-        return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&address, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &too_many(wait)), wait);
+        }
+    };
     let backend = Arc::clone(&a.backend);
     let who = address.clone();
-    match blocking(move || backend.reset_password(&who, &code, new.as_bytes())).await {
-        Ok(()) => {
-            a.limiter.succeeded(&limit::address_key(&address));
-            axum::Json(json!({})).into_response()
-        }
-        Err(e) => fail(a, &keys, e, Op::Reset).await,
+    let result = blocking(move || backend.reset_password(&who, &code, new.as_bytes())).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
+        Ok(()) => axum::Json(json!({})).into_response(),
+        Err(e) => fail(&e, Op::Reset),
     }
 }
 
-/// A failed call: wrong secrets count against the limits and wait the delay.
-async fn fail(a: &Inner, keys: &[String], e: BackendError, op: Op) -> Response {
-    if matches!(
-        e,
-        BackendError::WrongPassword | BackendError::WrongRecoveryCode
-    ) {
-        a.failed(keys).await;
-    }
-    let (code, text) = reply_for(&e, op);
+/// A failed call (the attempt was settled, and its delay waited, by the caller).
+fn fail(e: &BackendError, op: Op) -> Response {
+    let (code, text) = reply_for(e, op);
     error(code, &text)
 }
 

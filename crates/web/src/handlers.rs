@@ -177,15 +177,29 @@ impl Inner {
         })
     }
 
-    /// `Err(response)` when the address or client is over the failure limit.
-    pub(crate) fn check_limits(&self, keys: &[String]) -> Result<(), Duration> {
-        self.limiter.check(keys, Instant::now())
+    /// Counts a password or recovery-code check for `address` from `client`; `Err(wait)`
+    /// when either is over the limit (refuse without checking).
+    pub(crate) fn begin_attempt(
+        &self,
+        address: &str,
+        client: &Client,
+    ) -> Result<Attempt, Duration> {
+        let keys = [limit::address_key(address), limit::client_key(client.ip)];
+        let count = self.limiter.begin(&keys, Instant::now())?;
+        Ok(Attempt { keys, count })
     }
 
-    /// Records a failed check and waits the growing delay.
-    pub(crate) async fn failed(&self, keys: &[String]) {
-        let delay = self.limiter.failed(keys, Instant::now());
-        tokio::time::sleep(delay).await;
+    /// Settles a counted attempt: a success clears it, a wrong password or code waits the
+    /// growing delay, any other error takes it back.
+    pub(crate) async fn finish_attempt(&self, attempt: Attempt, error: Option<&BackendError>) {
+        let [address, client] = &attempt.keys;
+        match error {
+            None => self.limiter.succeeded(address, client),
+            Some(BackendError::WrongPassword | BackendError::WrongRecoveryCode) => {
+                tokio::time::sleep(self.limiter.delay(attempt.count)).await;
+            }
+            Some(_) => self.limiter.undo(&attempt.keys),
+        }
     }
 
     /// The new-password rules; `Some(message)` when `new`/`confirm` break one.
@@ -201,6 +215,12 @@ impl Inner {
         }
         None
     }
+}
+
+/// A counted password or recovery-code check (see [`Inner::begin_attempt`]).
+pub(crate) struct Attempt {
+    keys: [String; 2],
+    count: u32,
 }
 
 /// Runs a backend call on the blocking pool.
@@ -307,10 +327,6 @@ async fn login_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
             );
         }
     };
-    let keys = [
-        limit::address_key(&address),
-        limit::client_key(ctx.client.ip),
-    ];
     let refuse = |status, text: String| {
         page(
             status,
@@ -324,16 +340,20 @@ async fn login_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
             "Please enter your mail address and password.".into(),
         );
     }
-    if let Err(wait) = a.check_limits(&keys) {
-        info!(client = %ctx.client.ip, user = %address.escape_debug(), "web login refused: too many failures");
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&address, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            info!(client = %ctx.client.ip, user = %address.escape_debug(), "web login refused: too many failures");
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
+        }
+    };
     let password = Zeroizing::new(form.get("password").as_bytes().to_vec());
     let backend = Arc::clone(&a.backend);
     let who = address.clone();
-    match blocking(move || backend.log_in(&who, &password)).await {
+    let result = blocking(move || backend.log_in(&who, &password)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(user) => {
-            a.limiter.succeeded(&limit::address_key(&address));
             info!(client = %ctx.client.ip, user = %user, "web login");
             match a.log_in_session(&visit.view, user, &ctx.client) {
                 Ok(v) => {
@@ -349,7 +369,6 @@ async fn login_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
         Err(e) => {
             if matches!(e, BackendError::WrongPassword) {
                 info!(client = %ctx.client.ip, user = %address.escape_debug(), "web login failed");
-                a.failed(&keys).await;
             }
             let (status, text) = reply_for(&e, Op::LogIn);
             refuse(status, text)
@@ -426,21 +445,21 @@ async fn reset_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     if let Some(text) = a.new_password_problem(form.get("new"), form.get("confirm")) {
         return refuse(StatusCode::BAD_REQUEST, text);
     }
-    let keys = [
-        limit::address_key(&address),
-        limit::client_key(ctx.client.ip),
-    ];
-    if let Err(wait) = a.check_limits(&keys) {
-        info!(client = %ctx.client.ip, user = %address.escape_debug(), "web reset refused: too many failures");
-        return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
-    }
+    let attempt = match a.begin_attempt(&address, &ctx.client) {
+        Ok(t) => t,
+        Err(wait) => {
+            info!(client = %ctx.client.ip, user = %address.escape_debug(), "web reset refused: too many failures");
+            return with_retry_after(refuse(StatusCode::TOO_MANY_REQUESTS, too_many(wait)), wait);
+        }
+    };
     let code = Zeroizing::new(form.get("code").as_bytes().to_vec());
     let new = Zeroizing::new(form.get("new").as_bytes().to_vec());
     let backend = Arc::clone(&a.backend);
     let who = address.clone();
-    match blocking(move || backend.reset_password(&who, &code, &new)).await {
+    let result = blocking(move || backend.reset_password(&who, &code, &new)).await;
+    a.finish_attempt(attempt, result.as_ref().err()).await;
+    match result {
         Ok(()) => {
-            a.limiter.succeeded(&limit::address_key(&address));
             info!(client = %ctx.client.ip, user = %address.escape_debug(), "web: password reset with a recovery code");
             page(
                 StatusCode::OK,
@@ -457,7 +476,6 @@ async fn reset_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
         Err(e) => {
             if matches!(e, BackendError::WrongRecoveryCode) {
                 info!(client = %ctx.client.ip, user = %address.escape_debug(), "web: reset with a wrong recovery code");
-                a.failed(&keys).await;
             }
             let (status, text) = reply_for(&e, Op::Reset);
             refuse(status, text)
