@@ -121,14 +121,12 @@ impl Mail for StoreMail {
         date: Option<SystemTime>,
     ) -> Result<Stored, MailError> {
         let folder = self.folder(name)?;
-        let delivered = self.account.deliver(name, raw).map_err(account_error)?;
-        let path = if *flags != Flags::new() {
-            flags::set_flags(&folder, delivered.uid, flags).map_err(flags_error)?
-        } else {
-            delivered.path.clone()
-        };
-        if let Some(date) = date {
-            mailbox::set_internal_date(&path, date).map_err(mailbox_error)?;
+        let delivered = self
+            .account
+            .deliver_dated(name, raw, date)
+            .map_err(account_error)?;
+        if *flags != Flags::new() {
+            flags::set_flags(&folder, delivered.uid, flags).map_err(flags_error)?;
         }
         Ok(Stored {
             uid_validity: uid_validity(&folder)?,
@@ -158,14 +156,11 @@ impl Mail for StoreMail {
         let target = self.folder(to)?;
         let delivered = self
             .account
-            .copy(from, uid, to, self.user.as_ref())
+            .copy_dated(from, uid, to, self.user.as_ref(), date)
             .map_err(account_error)?;
-        let path = if *flags != Flags::new() {
-            flags::set_flags(&target, delivered.uid, flags).map_err(flags_error)?
-        } else {
-            delivered.path.clone()
-        };
-        mailbox::set_internal_date(&path, date).map_err(mailbox_error)?;
+        if *flags != Flags::new() {
+            flags::set_flags(&target, delivered.uid, flags).map_err(flags_error)?;
+        }
         Ok(Stored {
             uid_validity: uid_validity(&target)?,
             uid: delivered.uid,

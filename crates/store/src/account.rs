@@ -141,7 +141,7 @@ impl Account {
     /// sealed to the folder's active key for an encrypted account (the key is made from the
     /// user's public key when the folder has none — no password needed).
     pub fn deliver(&self, mailbox: &str, raw: &[u8]) -> Result<Delivered, AccountError> {
-        self.deliver_stored(mailbox, &Zeroizing::new(maildir::to_stored(raw)))
+        self.deliver_stored(mailbox, &Zeroizing::new(maildir::to_stored(raw)), None)
     }
 
     /// Copies message `uid` of `from` into `to`: verified plaintext out of the source, sealed
@@ -155,7 +155,32 @@ impl Account {
         user: Option<&UnlockedUser>,
     ) -> Result<Delivered, AccountError> {
         let stored = self.fetch(from, uid, user)?;
-        self.deliver_stored(to, &stored)
+        self.deliver_stored(to, &stored, None)
+    }
+
+    /// [`Self::deliver`] with the file's date (IMAP APPEND's INTERNALDATE) set before the
+    /// message becomes visible.
+    pub fn deliver_dated(
+        &self,
+        mailbox: &str,
+        raw: &[u8],
+        date: Option<std::time::SystemTime>,
+    ) -> Result<Delivered, AccountError> {
+        self.deliver_stored(mailbox, &Zeroizing::new(maildir::to_stored(raw)), date)
+    }
+
+    /// [`Self::copy`] keeping the source's date (IMAP INTERNALDATE), set before the copy
+    /// becomes visible.
+    pub fn copy_dated(
+        &self,
+        from: &str,
+        uid: u32,
+        to: &str,
+        user: Option<&UnlockedUser>,
+        date: std::time::SystemTime,
+    ) -> Result<Delivered, AccountError> {
+        let stored = self.fetch(from, uid, user)?;
+        self.deliver_stored(to, &stored, Some(date))
     }
 
     /// Moves message `uid` of `from` into `to`: a [`Self::copy`], then the source is expunged
@@ -178,7 +203,12 @@ impl Account {
     }
 
     /// Delivers bytes already in stored form (LF line ends).
-    fn deliver_stored(&self, mailbox: &str, stored: &[u8]) -> Result<Delivered, AccountError> {
+    fn deliver_stored(
+        &self,
+        mailbox: &str,
+        stored: &[u8],
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Delivered, AccountError> {
         if mailbox.eq_ignore_ascii_case("INBOX") && !self.maildir.join("cur").is_dir() {
             self.create()?;
         }
@@ -186,6 +216,7 @@ impl Account {
         let options = DeliverOptions {
             quota: self.quota,
             owner: self.owner,
+            mtime,
         };
         if !self.encrypted {
             return Ok(maildir::deliver(&folder, stored, Content::Plain, &options)?);

@@ -41,6 +41,9 @@ pub struct DeliverOptions {
     pub quota: Option<u64>,
     /// Owner (uid, gid) to give new files; `None` keeps the process's.
     pub owner: Option<(u32, u32)>,
+    /// Modification time (IMAP INTERNALDATE) the file has before it becomes visible;
+    /// `None` keeps the time of writing.
+    pub mtime: Option<SystemTime>,
 }
 
 /// A message that is now durable in a folder.
@@ -304,6 +307,10 @@ fn write_content(
             file.write_all(&sealed).map_err(io)?;
         }
         Content::Sealed(sealed) => file.write_all(sealed).map_err(io)?,
+    }
+    if let Some(mtime) = options.mtime {
+        file.set_modified(mtime)
+            .map_err(|e| io_err("setting the date of", path, e))?;
     }
     file.sync_all().map_err(|e| io_err("syncing", path, e))
 }
