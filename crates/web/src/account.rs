@@ -18,6 +18,7 @@ use crate::handlers::{
 };
 use crate::html::{self, Message};
 
+/// `GET /status`: the account overview.
 pub(crate) async fn status_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     let visit = match logged_in(a, &ctx) {
@@ -27,6 +28,7 @@ pub(crate) async fn status_page(State(app): State<App>, ctx: Ctx) -> Response {
     status_reply(a, &visit, StatusCode::OK, None).await
 }
 
+/// `GET /password`: the change-password form.
 pub(crate) async fn password_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     match logged_in(a, &ctx) {
@@ -35,6 +37,7 @@ pub(crate) async fn password_page(State(app): State<App>, ctx: Ctx) -> Response 
     }
 }
 
+/// `POST /password`: current, new and again → the lifecycle password change.
 pub(crate) async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));
@@ -94,6 +97,7 @@ pub(crate) async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes)
     }
 }
 
+/// `GET /recovery`: the form that makes a recovery code.
 pub(crate) async fn recovery_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     match logged_in(a, &ctx) {
@@ -106,6 +110,7 @@ pub(crate) async fn recovery_page(State(app): State<App>, ctx: Ctx) -> Response 
     }
 }
 
+/// `POST /recovery`: the password → a new code, shown once and kept for one download.
 pub(crate) async fn recovery_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));
@@ -155,6 +160,7 @@ pub(crate) async fn recovery_post(State(app): State<App>, ctx: Ctx, body: Bytes)
     }
 }
 
+/// `POST /recovery/download`: the kept code as a text file, once.
 pub(crate) async fn recovery_download(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));

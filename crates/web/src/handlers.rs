@@ -285,6 +285,7 @@ pub(crate) fn too_many(wait: Duration) -> String {
     )
 }
 
+/// `GET /`: the status page when logged in, else the login page.
 async fn root(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     match a.sessions.lookup(ctx.cookie.as_deref(), Instant::now()) {
@@ -293,6 +294,7 @@ async fn root(State(app): State<App>, ctx: Ctx) -> Response {
     }
 }
 
+/// `GET /login`: the login form (with an anonymous session for its CSRF token).
 async fn login_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     let visit = match a.visit(&ctx) {
@@ -309,6 +311,7 @@ async fn login_page(State(app): State<App>, ctx: Ctx) -> Response {
     )
 }
 
+/// `POST /login`: address and password → a new logged-in session.
 async fn login_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));
@@ -376,6 +379,7 @@ async fn login_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     }
 }
 
+/// `POST /logout`: ends the session.
 async fn logout(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));
@@ -399,6 +403,7 @@ async fn logout(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     }
 }
 
+/// `GET /reset`: the forgot-password form.
 async fn reset_page(State(app): State<App>, ctx: Ctx) -> Response {
     let a = app.inner();
     match a.visit(&ctx) {
@@ -411,6 +416,7 @@ async fn reset_page(State(app): State<App>, ctx: Ctx) -> Response {
     }
 }
 
+/// `POST /reset`: address, recovery code, new password twice → the lifecycle reset.
 async fn reset_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     let a = app.inner();
     let form = Form::parse(Zeroizing::new(Vec::from(body)));
@@ -483,6 +489,7 @@ async fn reset_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     }
 }
 
+/// `GET /style.css`.
 async fn style() -> Response {
     let mut r = html::STYLE.into_response();
     r.headers_mut().insert(
@@ -492,6 +499,7 @@ async fn style() -> Response {
     r
 }
 
+/// Any other path.
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Html(NOT_FOUND)).into_response()
 }
