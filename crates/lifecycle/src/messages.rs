@@ -266,7 +266,10 @@ mod tests {
         };
         replace(&folder, &msg, b"new", None, "test").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
 
         // The state a client's rename to :2,FS in the race window leaves: both names exist.
         let flagged = dir.path().join("cur").join(format!("{base}:2,FS"));
