@@ -516,9 +516,14 @@ fn pages_change_password_make_and_use_a_recovery_code() {
     let r = change(&mut b, "forged", OLD, NEW, NEW);
     assert_eq!(r.status, 403);
     assert!(imap_read_first(env.imap, OLD).is_some());
+    let mut elsewhere = env.browser();
+    assert_eq!(log_in(&mut elsewhere, OLD).status, 303);
     let r = change(&mut b, &csrf, OLD, NEW, NEW);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.message().contains("Your password was changed"));
+    // The session that made the change lives on; one opened with the old password does not.
+    assert_eq!(b.get("/status").status, 200);
+    assert_eq!(elsewhere.get("/status").status, 401);
     // IMAP: the old password is refused, the new one reads the mail delivered before.
     assert!(imap_read_first(env.imap, OLD).is_none());
     let mail = imap_read_first(env.imap, NEW).unwrap();

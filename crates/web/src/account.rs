@@ -77,6 +77,7 @@ pub(crate) async fn password_post(State(app): State<App>, ctx: Ctx, body: Bytes)
     match result {
         Ok(()) => {
             info!(client = %ctx.client.ip, user = %user, "web: password changed");
+            a.sessions.end_user(&user, Some(&visit.view.id));
             status_reply(
                 a,
                 &visit,

@@ -146,10 +146,14 @@ async fn password(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: By
         }
     };
     let backend = Arc::clone(&a.backend);
-    let result = blocking(move || backend.change_password(&user, &old, new.as_bytes())).await;
+    let who = user.clone();
+    let result = blocking(move || backend.change_password(&who, &old, new.as_bytes())).await;
     a.finish_attempt(attempt, result.as_ref().err()).await;
     match result {
-        Ok(()) => axum::Json(json!({})).into_response(),
+        Ok(()) => {
+            a.sessions.end_user(&user, Some(&view.id));
+            axum::Json(json!({})).into_response()
+        }
         Err(e) => fail(&e, Op::ChangePassword),
     }
 }
@@ -204,7 +208,10 @@ async fn reset(State(app): State<App>, ctx: Ctx, headers: HeaderMap, body: Bytes
     let result = blocking(move || backend.reset_password(&who, &code, new.as_bytes())).await;
     a.finish_attempt(attempt, result.as_ref().err()).await;
     match result {
-        Ok(()) => axum::Json(json!({})).into_response(),
+        Ok(()) => {
+            a.sessions.end_user(&address, None);
+            axum::Json(json!({})).into_response()
+        }
         Err(e) => fail(&e, Op::Reset),
     }
 }

@@ -467,6 +467,7 @@ async fn reset_post(State(app): State<App>, ctx: Ctx, body: Bytes) -> Response {
     match result {
         Ok(()) => {
             info!(client = %ctx.client.ip, user = %address.escape_debug(), "web: password reset with a recovery code");
+            a.sessions.end_user(&address, Some(&visit.view.id));
             page(
                 StatusCode::OK,
                 visit.cookie.clone(),

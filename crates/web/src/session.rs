@@ -118,6 +118,18 @@ impl Sessions {
         self.lock().remove(id);
     }
 
+    /// Ends every session of `user` (compared without case) but `keep`: after a password
+    /// change or reset, a session opened with the old password does not live on.
+    pub(crate) fn end_user(&self, user: &str, keep: Option<&str>) {
+        self.lock().retain(|id, s| {
+            Some(id.as_str()) == keep
+                || !s
+                    .user
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user))
+        });
+    }
+
     /// Keeps a just-made recovery code for one download.
     pub(crate) fn keep_code(&self, id: &str, code: Zeroizing<String>) {
         if let Some(s) = self.lock().get_mut(id) {
@@ -198,6 +210,21 @@ mod tests {
             s.create(None, t0 + Duration::from_secs(i)).unwrap();
         }
         assert!(matches!(s.lookup(Some(&user.id), t0), Lookup::Live(_)));
+    }
+
+    #[test]
+    fn a_password_change_ends_the_users_other_sessions() {
+        let s = Sessions::new(Duration::from_secs(100), 10);
+        let t0 = Instant::now();
+        let here = s.create(Some("a@example.org".into()), t0).unwrap();
+        let there = s.create(Some("A@example.org".into()), t0).unwrap();
+        let other = s.create(Some("b@example.org".into()), t0).unwrap();
+        s.end_user("a@example.org", Some(&here.id));
+        assert!(matches!(s.lookup(Some(&here.id), t0), Lookup::Live(_)));
+        assert!(matches!(s.lookup(Some(&there.id), t0), Lookup::Ended));
+        assert!(matches!(s.lookup(Some(&other.id), t0), Lookup::Live(_)));
+        s.end_user("A@EXAMPLE.ORG", None);
+        assert!(matches!(s.lookup(Some(&here.id), t0), Lookup::Ended));
     }
 
     #[test]
