@@ -14,7 +14,8 @@
 //! - every form carries a CSRF token bound to the server-side session, compared in constant
 //!   time; the session cookie is `HttpOnly`, `SameSite=Strict` and (configurably) `Secure`;
 //! - sessions live in memory only and end after [`Options::session_idle`] without a request;
-//!   logging in replaces the session id (no fixation);
+//!   logging in replaces the session id (no fixation), and a password change or reset ends
+//!   the user's other sessions;
 //! - failed password and recovery-code checks count per mail address and per client address;
 //!   each failure is answered after a growing delay, and past [`Options::max_failures`] the
 //!   address is refused for [`Options::failure_window`] without a check;
