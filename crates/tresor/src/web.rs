@@ -302,3 +302,37 @@ impl Login for DbLogin<'_> {
             .map_err(|e| LoginError(Box::new(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listeners(addrs: &[&str]) -> Vec<TcpListener> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        addrs
+            .iter()
+            .map(|a| rt.block_on(TcpListener::bind(*a)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_cookie_is_secure_unless_every_listener_is_loopback_or_the_admin_says_so() {
+        let mut config = Config::default();
+        let loopback = listeners(&["127.0.0.1:0", "127.0.0.2:0"]);
+        assert!(!options(&config, &loopback).unwrap().cookie_secure);
+        let public = listeners(&["127.0.0.1:0", "0.0.0.0:0"]);
+        assert!(options(&config, &public).unwrap().cookie_secure);
+        config.web.cookie_secure = Some(false);
+        assert!(!options(&config, &public).unwrap().cookie_secure);
+        config.web.cookie_secure = Some(true);
+        assert!(options(&config, &loopback).unwrap().cookie_secure);
+        config.web.trusted_proxies = vec!["::1".into(), "10.0.0.1".into()];
+        assert_eq!(
+            options(&config, &loopback).unwrap().trusted_proxies.len(),
+            2
+        );
+    }
+}
