@@ -80,8 +80,7 @@ fn session(port: u16, prefix: String) -> Vec<String> {
         for n in 0.. {
             let id = format!("{prefix}-{n}");
             let mut msg =
-                format!("MAIL FROM:<s@example.net>\r\nRCPT TO:<enc@example.org>\r\nDATA\r\n")
-                    .into_bytes();
+                b"MAIL FROM:<s@example.net>\r\nRCPT TO:<enc@example.org>\r\nDATA\r\n".to_vec();
             w.write_all(&msg).ok()?;
             for _ in 0..3 {
                 reply(&mut r)?.starts_with(['2', '3']).then_some(())?;
@@ -119,11 +118,12 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let port = free_port();
+    let web = free_port();
     let config = tmp.path().join("tresor.toml");
     std::fs::write(
         &config,
         format!(
-            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n[auth]\nlisten = []\n[imap]\nlisten = []\n[mail]\ncurve = \"prime256v1\"\n",
+            "[paths]\ndata_dir = \"{}\"\n[lmtp]\nlisten = [\"127.0.0.1:{port}\"]\n[auth]\nlisten = []\n[imap]\nlisten = []\n[web]\nlisten = [\"127.0.0.1:{web}\"]\n[mail]\ncurve = \"prime256v1\"\n",
             tmp.path().join("data").display(),
         ),
     )

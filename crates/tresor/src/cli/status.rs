@@ -1,6 +1,7 @@
 //! `tresor status`: is the server healthy? Checks what the admin would check by hand — the
 //! userdb answers, the data directory is there, and every configured listener takes a
-//! connection and greets as its protocol says (LMTP `220`, IMAP `* OK`, auth `VERSION`).
+//! connection and greets as its protocol says (LMTP `220`, IMAP `* OK`, auth `VERSION`,
+//! the web page `200` for its login page).
 //! One line per check; exit status 0 only when every check passed (for monitoring).
 
 use std::io::{BufRead as _, BufReader, Read, Write};
@@ -47,6 +48,11 @@ pub(crate) fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     for a in &config.auth.listen {
         probes.push(("auth".into(), a.clone(), Proto::Auth));
     }
+    // An unset [web] listen means the loopback default, which the server skips when the port
+    // is taken: only explicitly configured web listeners are required to answer.
+    for a in config.web.listen.iter().flatten() {
+        probes.push(("web".into(), a.clone(), Proto::Web));
+    }
     for (name, addr, proto) in probes {
         report(format!("{name} {addr}"), probe(&addr, proto));
     }
@@ -61,6 +67,7 @@ enum Proto {
     Lmtp,
     Imap,
     Auth,
+    Web,
 }
 
 fn probe(addr: &str, proto: Proto) -> Result<String, String> {
@@ -84,6 +91,11 @@ fn probe(addr: &str, proto: Proto) -> Result<String, String> {
 fn greet<S: Read + Write>(s: S, proto: Proto) -> Result<String, String> {
     let mut r = BufReader::new(s);
     let mut line = String::new();
+    if proto == Proto::Web {
+        r.get_mut()
+            .write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+    }
     if proto == Proto::Auth {
         // The server speaks first in Dovecot's auth protocol: VERSION, MECH…, SPID, CUID, DONE.
         r.get_mut()
@@ -97,11 +109,12 @@ fn greet<S: Read + Write>(s: S, proto: Proto) -> Result<String, String> {
         Proto::Lmtp => line.starts_with("220 "),
         Proto::Imap => line.starts_with("* OK"),
         Proto::Auth => line.starts_with("VERSION\t1\t"),
+        Proto::Web => line.starts_with("HTTP/1.1 200"),
     };
     let bye: &[u8] = match proto {
         Proto::Lmtp => b"QUIT\r\n",
         Proto::Imap => b"s LOGOUT\r\n",
-        Proto::Auth => b"",
+        Proto::Auth | Proto::Web => b"",
     };
     let _ = r.get_mut().write_all(bye);
     if ok {
