@@ -197,6 +197,10 @@ fn internal(e: impl std::fmt::Display) -> MailError {
 fn account_error(e: AccountError) -> MailError {
     match e {
         AccountError::NoMailbox(_) => MailError::NoMailbox,
+        // The file went away between lookup and read: expunged by another session.
+        AccountError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            MailError::Expunged
+        }
         AccountError::Folder(FolderError::InvalidName(_)) => MailError::InvalidName,
         AccountError::Deliver(DeliverError::OverQuota { .. }) => MailError::OverQuota,
         AccountError::Deliver(DeliverError::NoMailbox(_)) => MailError::NoMailbox,

@@ -90,8 +90,11 @@ impl Session {
             }
             return false;
         };
-        if let Err(e) = self.fetch_message(job, index) {
-            job.failed = Some(e);
+        match self.fetch_message(job, index) {
+            // Expunged by another session and not reported yet (RFC 2180 §4.1.2): no data
+            // for it, the rest of the FETCH goes on.
+            Ok(()) | Err(MailError::Expunged) => {}
+            Err(e) => job.failed = Some(e),
         }
         true
     }
