@@ -57,6 +57,32 @@ pub fn change(
     Err(LifecycleError::WrongPassword)
 }
 
+/// Closes the one window of a password change that Dovecot notices: called after a login
+/// with `password` succeeded (the caller checked the login hash), it commits staged wraps
+/// that `password` opens — the state a change interrupted between steps 2 and 3 leaves — so
+/// Dovecot unlocks with it too, without an admin rerunning the change. Returns true when it
+/// committed. Does nothing (false) in every other state (staged wraps under another password
+/// are those of a change that never switched the hash), or when another lifecycle command holds
+/// the lock. For the login paths of `tresor serve` (IMAP, web page).
+pub fn settle(ks: &KeyStore, password: &[u8]) -> Result<bool, LifecycleError> {
+    let keys = ks.load()?;
+    if !keys.has_staged() {
+        return Ok(false);
+    }
+    let _guard = match lock(ks) {
+        Ok(g) => g,
+        Err(LifecycleError::Busy) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // Staged wraps under the login password are what step 3 would activate (were they stale
+    // duplicates under the same password as the active ones, activating them changes nothing).
+    if ks.load()?.unlock_staged(password).is_empty() {
+        return Ok(false);
+    }
+    ks.commit_staged(password, None)?;
+    Ok(true)
+}
+
 /// Steps 1–3 of the module doc for `keys` (already unlocked), with fault points under `op`;
 /// `used_slot` is a recovery slot to remove in the same rewrite as step 3.
 pub(crate) fn switch(

@@ -94,3 +94,22 @@ fn a_reset_names_the_user_keys_its_code_does_not_cover() {
     assert_eq!(r.uncovered.len(), 1);
     assert!(login.verify(b"new").unwrap() && opens(&ks, b"new"));
 }
+
+#[test]
+fn settle_commits_staged_wraps_only_for_the_password_that_logged_in() {
+    let (_d, ks, mut login) = setup();
+    // A change interrupted right after the hash switch (steps 1 and 2 done).
+    let keys = ks.load().unwrap().unlock_user(Some(b"old")).unwrap();
+    ks.stage_wraps(keys.keys(), b"new").unwrap();
+    login.set_password(b"new").unwrap();
+    assert!(
+        !passwd::settle(&ks, b"old").unwrap(),
+        "not for another password"
+    );
+    assert!(ks.load().unwrap().has_staged());
+    assert!(passwd::settle(&ks, b"new").unwrap());
+    assert!(!ks.load().unwrap().has_staged());
+    assert!(opens(&ks, b"new") && !opens(&ks, b"old"));
+    // Nothing staged: nothing to do.
+    assert!(!passwd::settle(&ks, b"new").unwrap());
+}
