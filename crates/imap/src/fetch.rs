@@ -61,8 +61,10 @@ impl Session {
             FetchModifier::ChangedSince(n) => Some(n.get()),
             FetchModifier::Vanished => None,
         });
+        if changed_since.is_some() || items.contains(&MessageDataItemName::ModSeq) {
+            self.enable_condstore_implicitly();
+        }
         if changed_since.is_some() {
-            self.condstore = true;
             if !items.contains(&MessageDataItemName::ModSeq) {
                 items.push(MessageDataItemName::ModSeq);
             }

@@ -1,6 +1,6 @@
 //! tresor's IMAP4rev1 server (RFC 3501 with IDLE, UIDPLUS, MOVE, UNSELECT, NAMESPACE, ID,
 //! ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, CHILDREN, QUOTA, CONDSTORE, SORT, LIST-EXTENDED and
-//! LIST-STATUS), serving Maildirs that stay byte-compatible with Dovecot.
+//! LIST-STATUS and ESEARCH), serving Maildirs that stay byte-compatible with Dovecot.
 //!
 //! [`Session`] is the protocol as a state machine: bytes in, bytes and events out. It opens
 //! no sockets and reads no clock; it reaches the userdb, the keys and the store only through
@@ -16,6 +16,7 @@
 pub mod account;
 pub mod backend;
 mod commands;
+mod esearch;
 mod fetch;
 pub mod listen;
 mod listext;

@@ -10,6 +10,7 @@ use store::flags::SystemFlag;
 use store::mailbox::MessageInfo;
 
 use crate::backend::MailError;
+use crate::esearch::Returns;
 use crate::selected::set_contains;
 use crate::session::Session;
 use message::{AddressField, Message};
@@ -32,6 +33,18 @@ impl Session {
         criteria: &[SearchKey<'_>],
         uid: bool,
     ) {
+        self.search_returning(tag, charset, criteria, uid, None);
+    }
+
+    /// SEARCH, answered as `* SEARCH` or, with `returns`, as `* ESEARCH` (RFC 4731).
+    pub(crate) fn search_returning(
+        &mut self,
+        tag: &str,
+        charset: Option<&Charset<'_>>,
+        criteria: &[SearchKey<'_>],
+        uid: bool,
+        returns: Option<&Returns>,
+    ) {
         if let Some(c) = charset
             && !is_known_charset(c)
         {
@@ -44,7 +57,44 @@ impl Session {
             Err(e) => return self.fail(tag, &e),
         };
         let with_modseq = criteria.iter().any(has_modseq);
+        if with_modseq {
+            self.enable_condstore_implicitly();
+        }
         let (ids, max_modseq) = self.ids(&matched, uid);
+        if let Some(r) = returns {
+            let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+            if uid {
+                line.push_str(" UID");
+            }
+            if let (true, Some(min)) = (r.min, ids.iter().min()) {
+                line.push_str(&format!(" MIN {min}"));
+            }
+            if let (true, Some(max)) = (r.max, ids.iter().max()) {
+                line.push_str(&format!(" MAX {max}"));
+            }
+            if r.count {
+                line.push_str(&format!(" COUNT {}", ids.len()));
+            }
+            if r.all && !ids.is_empty() {
+                let mut sorted = ids.clone();
+                sorted.sort_unstable();
+                line.push_str(&format!(" ALL {}", wire::uid_set(&sorted)));
+            }
+            if with_modseq && !ids.is_empty() {
+                // RFC 7162 §3.1.5: with only MIN and/or MAX, the mod-sequence of those.
+                let modseq = if r.all || r.count {
+                    max_modseq
+                } else {
+                    self.modseq_of_ids(&matched, &ids, r)
+                };
+                line.push_str(&format!(" MODSEQ {modseq}"));
+            }
+            self.line(&line);
+            if uid {
+                self.refresh(true);
+            }
+            return self.ok(tag, "Search completed.");
+        }
         let mut line = String::from("* SEARCH");
         for id in &ids {
             line.push_str(&format!(" {id}"));
@@ -122,6 +172,21 @@ impl Session {
             self.refresh(true);
         }
         self.ok(tag, "Sort completed.");
+    }
+
+    /// The highest mod-sequence of the MIN and/or MAX message of an ESEARCH result.
+    fn modseq_of_ids(&self, indices: &[usize], ids: &[u32], r: &Returns) -> u64 {
+        let Some(sel) = self.selected.as_ref() else {
+            return 0;
+        };
+        let (min, max) = (ids.iter().min(), ids.iter().max());
+        indices
+            .iter()
+            .zip(ids)
+            .filter(|(_, id)| (r.min && Some(*id) == min) || (r.max && Some(*id) == max))
+            .filter_map(|(&i, _)| sel.messages.get(i).map(|m| m.modseq))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Sequence numbers or UIDs of `indices`, and the highest mod-sequence among them.

@@ -392,6 +392,9 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
             return self.line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
         }
+        if unchanged_since.is_some() {
+            self.enable_condstore_implicitly();
+        }
         // Flags another session changed meanwhile are the base for +FLAGS/-FLAGS.
         self.refresh(uid);
         let new_keywords: Vec<String> = match self.selected.as_ref() {

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::backend::{Authenticator, LoginError, Mail, SpecialUse};
 use crate::selected::{Fetching, Selected};
-use crate::{listext, reply};
+use crate::{esearch, listext, reply};
 
 /// Session settings (from the `[imap]` config section).
 #[derive(Clone, Debug)]
@@ -313,6 +313,27 @@ impl Session {
             }
             return;
         }
+        if let Some((command, returns)) = esearch::parse(&bytes) {
+            let tag = command.tag.inner().to_string();
+            match (self.state, command.body) {
+                (
+                    State::Selected,
+                    CommandBody::Search {
+                        charset,
+                        criteria,
+                        uid,
+                    },
+                ) => self.search_returning(
+                    &tag,
+                    charset.as_ref(),
+                    criteria.as_ref(),
+                    uid,
+                    Some(&returns),
+                ),
+                _ => self.line(&format!("{tag} BAD No mailbox selected.")),
+            }
+            return;
+        }
         match self.frag.decode_tag().map(|t| t.inner().to_string()) {
             Some(tag) => self.line(&format!(
                 "{tag} BAD Error in IMAP command: unknown command or invalid arguments."
@@ -560,10 +581,22 @@ impl Session {
             }
         } else {
             caps.push_str(
-                " SORT UIDPLUS MOVE UNSELECT NAMESPACE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE",
+                " SORT UIDPLUS MOVE UNSELECT NAMESPACE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA CONDSTORE ESEARCH",
             );
         }
         caps
+    }
+
+    /// RFC 7162 §3.1: a CONDSTORE-enabling command (FETCH MODSEQ, CHANGEDSINCE, SEARCH
+    /// MODSEQ, UNCHANGEDSINCE) turns CONDSTORE on and reports the mailbox's HIGHESTMODSEQ.
+    pub(crate) fn enable_condstore_implicitly(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(highest) = self.selected.as_ref().map(|s| s.highest_modseq) {
+            self.line(&format!("* OK [HIGHESTMODSEQ {highest}] Highest"));
+        }
     }
 
     /// Writes one response line (CRLF added).

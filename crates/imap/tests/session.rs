@@ -444,3 +444,27 @@ fn encrypted_user_with_out_of_sync_key_password_is_refused_clearly() {
             .starts_with("b NO [AUTHENTICATIONFAILED]")
     );
 }
+
+#[test]
+fn rfc4731_esearch() {
+    let mut h = Harness::new();
+    for i in 0..4 {
+        h.deliver("INBOX", format!("Subject: m{i}\n\nbody\n").as_bytes());
+    }
+    h.login();
+    h.send(b"s SELECT INBOX\r\n");
+    h.send(b"t STORE 2 +FLAGS (\\Seen)\r\n");
+    let r = h.send(b"a SEARCH RETURN (MIN MAX COUNT) UNSEEN\r\n");
+    assert!(
+        r.contains("* ESEARCH (TAG \"a\") MIN 1 MAX 4 COUNT 3\r\n"),
+        "{r}"
+    );
+    let r = h.send(b"b UID SEARCH RETURN () ALL\r\n");
+    assert!(r.contains("* ESEARCH (TAG \"b\") UID ALL 1:4\r\n"), "{r}");
+    let r = h.send(b"c SEARCH RETURN (COUNT) SUBJECT nothing\r\n");
+    assert!(r.contains("* ESEARCH (TAG \"c\") COUNT 0\r\n"), "{r}");
+    assert!(
+        h.send(b"d SEARCH RETURN (BOGUS) ALL\r\n")
+            .starts_with("d BAD")
+    );
+}
