@@ -64,10 +64,8 @@ impl Session {
         if changed_since.is_some() || items.contains(&MessageDataItemName::ModSeq) {
             self.enable_condstore_implicitly();
         }
-        if changed_since.is_some() {
-            if !items.contains(&MessageDataItemName::ModSeq) {
-                items.push(MessageDataItemName::ModSeq);
-            }
+        if changed_since.is_some() && !items.contains(&MessageDataItemName::ModSeq) {
+            items.push(MessageDataItemName::ModSeq);
         }
         if uid && !items.contains(&MessageDataItemName::Uid) {
             items.insert(0, MessageDataItemName::Uid);
