@@ -42,6 +42,9 @@ pub struct Options {
     pub autocreate: Vec<(String, SpecialUse)>,
     /// How often an idling session looks for changes. Default 2 s.
     pub idle_poll: Duration,
+    /// A session that sends no command for this long is logged out (RFC 3501 §5.4: at
+    /// least 30 minutes; an IDLE counts as a command when it starts). Default 30 min.
+    pub autologout: Duration,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
                 ("Junk".into(), SpecialUse::Junk),
             ],
             idle_poll: Duration::from_secs(2),
+            autologout: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct Session {
     mode: Mode,
     pub(crate) condstore: bool,
     next_poll: Option<Instant>,
+    deadline: Option<Instant>,
 }
 
 enum Mode {
@@ -150,6 +155,7 @@ impl Session {
             mode: Mode::Command,
             condstore: false,
             next_poll: None,
+            deadline: None,
         };
         let caps = s.capabilities();
         s.line(&format!("* OK [CAPABILITY {caps}] tresor ready."));
@@ -171,14 +177,24 @@ impl Session {
         self.peer.tls = true;
     }
 
-    /// When [`Self::handle_timeout`] wants to run next (while idling).
+    /// When [`Self::handle_timeout`] wants to run next: the IDLE poll, or the autologout.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_poll
+        match (self.next_poll, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Time has come (see [`Self::poll_timeout`]): an idling session reports changes made by
-    /// other sessions or deliveries.
+    /// other sessions or deliveries; an inactive session is logged out.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline.is_some_and(|d| d <= now) && self.state != State::Logout {
+            self.line("* BYE Disconnected for inactivity.");
+            return self.logout_now();
+        }
+        if self.next_poll.is_none_or(|t| t > now) {
+            return;
+        }
         if let Mode::Idle { .. } = self.mode {
             self.refresh(true);
             self.next_poll = Some(now + self.options.idle_poll);
@@ -198,6 +214,9 @@ impl Session {
     /// The next thing for the driver to do; `None` when more input is needed. `now` is the
     /// driver's clock (starts the IDLE poll timer).
     pub fn next(&mut self, now: Instant) -> Option<Event> {
+        if self.deadline.is_none() && self.state != State::Logout {
+            self.deadline = Some(now + self.options.autologout);
+        }
         loop {
             if self.out.len() >= FLUSH_AT {
                 return Some(Event::Output(std::mem::take(&mut self.out)));
@@ -230,6 +249,7 @@ impl Session {
             if !self.frag.is_message_complete() {
                 continue;
             }
+            self.deadline = Some(now + self.options.autologout);
             self.message_complete(now);
         }
     }
@@ -564,6 +584,7 @@ impl Session {
         self.state = State::Logout;
         self.mode = Mode::Command;
         self.next_poll = None;
+        self.deadline = None;
         self.events.push_back(Event::Closed);
     }
 

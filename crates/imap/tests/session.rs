@@ -288,7 +288,12 @@ fn rfc2177_idle_reports_new_mail_and_expunges() {
     let r = h.advance(Duration::from_secs(3));
     assert_eq!(r, "* 2 EXPUNGE\r\n");
     assert_eq!(h.send(b"DONE\r\n"), "i OK Idle completed.\r\n");
-    assert!(h.session.poll_timeout().is_none());
+    // Only the autologout timer is left.
+    assert!(
+        h.session
+            .poll_timeout()
+            .is_some_and(|t| t > h.now + Duration::from_secs(29 * 60))
+    );
 }
 
 #[test]
@@ -467,4 +472,17 @@ fn rfc4731_esearch() {
         h.send(b"d SEARCH RETURN (BOGUS) ALL\r\n")
             .starts_with("d BAD")
     );
+}
+
+#[test]
+fn rfc3501_autologout_after_thirty_minutes_of_silence() {
+    let mut h = Harness::new();
+    h.login();
+    assert_eq!(h.advance(Duration::from_secs(29 * 60)), "");
+    assert!(h.send(b"a NOOP\r\n").starts_with("a OK"));
+    assert_eq!(h.advance(Duration::from_secs(29 * 60)), "");
+    assert!(!h.closed);
+    let r = h.advance(Duration::from_secs(2 * 60));
+    assert_eq!(r, "* BYE Disconnected for inactivity.\r\n");
+    assert!(h.closed);
 }
