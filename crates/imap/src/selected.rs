@@ -40,10 +40,11 @@ impl Selected {
         let mut snap = mail.snapshot(name)?;
         assign_modseqs(mail, name, &mut snap);
         let max = snap.messages.last().map_or(0, |m| m.uid);
+        // A folder whose tresor-modseq cannot be written still opens (nothing claimed).
         let claimed = if read_only {
             snap.recent_claimed
         } else {
-            mail.claim_recent(name, max)?
+            mail.claim_recent(name, max).unwrap_or(snap.recent_claimed)
         };
         let recent = snap
             .messages

@@ -324,6 +324,15 @@ fn imap_serves_dovecot_vectors_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("v");
     copy_dir(&common::vectors(), &root);
+    if nix::unistd::geteuid().is_root() {
+        // As on a real server: the mail files belong to the mail user tresor runs as.
+        let status = Command::new("chown")
+            .args(["-R", "5000:5000"])
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     let (lmtp, imap) = (free_port(), free_port());
     let config = tmp.path().join("tresor.toml");
     std::fs::write(
