@@ -1,25 +1,23 @@
-//! Taking and releasing Dovecot's dotlock, hard-link flavour (`file-dotlock.c: dotlock_create`,
-//! `try_create_lock_hardlink`, `check_lock`).
+//! Taking and releasing Dovecot's dotlock (`file-dotlock.c: dotlock_create`, `check_lock`).
 //!
-//! The lock is the file `<path>.lock`. It is created by writing a temp file
-//! `.temp.<host>.<pid>.<random>` in the same directory and `link()`ing it to the lock name,
-//! which fails with `EEXIST` while someone else holds it. The holder writes the new contents
-//! into the lock file and `rename()`s it over `<path>`, which also releases the lock.
+//! The lock is the file `<path>.lock`, created with `O_EXCL` (Dovecot's default,
+//! `dotlock_use_excl = yes`), which fails with `EEXIST` while someone else holds it. The
+//! holder writes the new contents into the lock file and `rename()`s it over `<path>`, which
+//! also releases the lock.
 //!
 //! A held lock is stale when neither it nor the protected file changed for `stale_timeout`
 //! (Dovecot: 60 s for the `file` dict); it is then removed and the lock retried. Dovecot's locks
 //! taken for a rewrite carry no PID (`file_dotlock_open` passes `write_pid = FALSE`), so the PID
 //! check of `check_lock` never applies to them and is not reproduced here.
 //!
-//! Dovecot may create the lock with `O_EXCL` instead of `link()` (`dotlock_use_excl`); both fail
-//! while the lock exists, so the two ways exclude each other.
+//! Dovecot may instead create the lock by `link()`ing a temp file to the lock name
+//! (`dotlock_use_excl = no`); both fail while the lock exists, so the two ways exclude each other.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -92,19 +90,23 @@ impl<'a> DotLock<'a> {
         let turn = LocalTurn::take(lock_path);
         let started = Instant::now();
         let deadline = started.checked_add(options.lock_timeout);
-        let (temp, file) = TempName::create(parent_dir(lock_path))?;
         let mut watch = StaleWatch::new();
         let mut wait = WAIT_INITIAL;
         loop {
-            // Like Dovecot's utime() on its temp file: a lock we link after a long wait must not
-            // look old to the next waiter. Failure only costs that, so it is not fatal.
-            let _ = file.set_modified(SystemTime::now());
-            match fs::hard_link(&temp.path, lock_path) {
-                Ok(()) => {
+            // Created with O_EXCL, Dovecot's default (`dotlock_use_excl = yes`): one new inode
+            // per lock instead of a temp file, a link and an unlink. It excludes the hard-link
+            // flavour as well, since both fail while the lock name exists.
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(lock_path)
+            {
+                Ok(file) => {
                     let meta = file
                         .metadata()
                         .map_err(|e| io_error("inspecting lock file", lock_path, e))?;
-                    drop(temp);
                     return Ok(Self {
                         lock_path,
                         file,
@@ -345,71 +347,6 @@ fn remove_if_same(lock_path: &Path, ident: Ident) -> Result<(), DotlockError> {
     }
 }
 
-/// The name of our temp file, removed when dropped.
-struct TempName {
-    path: PathBuf,
-}
-
-impl TempName {
-    /// Creates `<dir>/.temp.<host>.<pid>.<random>` (mode 0600, exclusive).
-    fn create(dir: &Path) -> Result<(Self, File), DotlockError> {
-        let mut last_error = None;
-        for _ in 0..TEMP_ATTEMPTS {
-            let name = format!(
-                ".temp.{}.{}.{:016x}",
-                hostname(),
-                std::process::id(),
-                random_u64()
-            );
-            let path = dir.join(name);
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(file) => return Ok((Self { path }, file)),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-                Err(e) => return Err(io_error("creating lock temp file", &path, e)),
-            }
-        }
-        let error = last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
-        Err(io_error("creating lock temp file in", dir, error))
-    }
-}
-
-impl Drop for TempName {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// This host's name for temp file names (Dovecot: `my_hostname`), limited to characters that are
-/// safe in a file name.
-fn hostname() -> &'static str {
-    static HOSTNAME: OnceLock<String> = OnceLock::new();
-    HOSTNAME.get_or_init(|| {
-        let raw = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let name: String = raw
-            .trim()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if name.is_empty() {
-            "localhost".to_owned()
-        } else {
-            name
-        }
-    })
-}
-
 /// Non-cryptographic randomness from std's per-process random hash keys: enough for unique temp
 /// names (creation is exclusive anyway) and for wait jitter.
 fn random_u64() -> u64 {
@@ -447,5 +384,3 @@ const WAIT_INITIAL: Duration = Duration::from_millis(10);
 const WAIT_MAX: Duration = Duration::from_millis(500);
 /// Pause after breaking a stale lock (Dovecot: `LOCK_RANDOM_USLEEP_TIME`, 0.1–0.2 s).
 const STALE_PAUSE: Duration = Duration::from_millis(100);
-/// How many temp names to try before giving up.
-const TEMP_ATTEMPTS: usize = 16;

@@ -296,7 +296,27 @@ pub fn basename(name: &str) -> &str {
 /// [`UidlistError::Unsupported`] when its header is damaged.
 pub fn read_guid(maildir_dir: &Path) -> Result<MailboxGuid, UidlistError> {
     let path = maildir_dir.join(UIDLIST_NAME);
-    let data = match fs::read(&path) {
+    // Only the header line is needed: read the start of the file, not all of it (delivery
+    // asks for every message, and the file grows with the folder).
+    let first = || -> io::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let mut file = fs::File::open(&path)?;
+        let mut data = vec![0u8; 4096];
+        let mut filled = 0;
+        while filled < data.len() {
+            let n = file.read(data.get_mut(filled..).unwrap_or_default())?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        data.truncate(filled);
+        if !data.contains(&b'\n') && filled == 4096 {
+            file.read_to_end(&mut data)?;
+        }
+        Ok(data)
+    };
+    let data = match first() {
         Ok(data) => data,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(UidlistError::NoGuid {
