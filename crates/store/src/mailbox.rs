@@ -323,6 +323,18 @@ mod tests {
     }
 
     #[test]
+    fn expunging_the_newest_message_never_frees_its_uid() {
+        let home = tempfile::tempdir().unwrap();
+        let account = Account::new(home.path(), false);
+        account.create().unwrap();
+        account.deliver("INBOX", b"Subject: a\n\na\n").unwrap();
+        let b = account.deliver("INBOX", b"Subject: b\n\nb\n").unwrap();
+        account.expunge("INBOX", b.uid).unwrap();
+        let c = account.deliver("INBOX", b"Subject: c\n\nc\n").unwrap();
+        assert!(c.uid > b.uid, "UID {} given out again", b.uid);
+    }
+
+    #[test]
     fn rename_and_delete() {
         let home = tempfile::tempdir().unwrap();
         let account = Account::new(home.path(), false);

@@ -193,6 +193,11 @@ pub fn expunge(folder: &Folder, uid: u32) -> Result<(), DeliverError> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("removing", &path, e)),
         }
+        // The header's N may lag behind appended records: keep it past the highest UID ever
+        // given, or removing the last record would hand its UID out again.
+        if let Some(next) = list.next_uid_for_append() {
+            list.next_uid = list.next_uid.max(next);
+        }
         list.records.retain(|r| r.uid != uid);
         Ok((Some(list.encode()), ()))
     })
