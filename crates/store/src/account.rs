@@ -286,6 +286,23 @@ impl Account {
                 OpenError::Truncated("message (shorter than the S= size in its name)").into(),
             );
         }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| crate::uidlist::basename(n).to_string())
+            .unwrap_or_default();
+        // A key this session already holds: no key records to load, no check value to
+        // compute. For v2 the GCM tag is the check (a stale key fails it and falls through to
+        // the slow path); v1 has no tag, so its seed hash is checked first.
+        let usable = |fk: &FileKey| sealed.version() >= 2 || sealed.key_matches(fk);
+        if let Some(user) = user
+            && let Some(plaintext) = user.with_ring(|ring| {
+                let fk = ring.folders.get(&folder.dir)?.files.get(&name)?;
+                usable(fk).then(|| sealed.decrypt(fk).ok()).flatten()
+            })
+        {
+            return Ok(plaintext.into_bytes());
+        }
         let keys = self.keystore()?.load()?;
         let guid = read_guid(&folder.dir)?.to_string();
         let recipients = sealed.recipients();
@@ -304,14 +321,9 @@ impl Account {
             .into());
         };
         let user = user.ok_or(KeysError::PasswordRequired)?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(|n| crate::uidlist::basename(n).to_string())
-            .unwrap_or_default();
-        // The session's keyring first, then the folder's key index, then the Dovecot way
-        // (ECDH + PBKDF2 for this file). Every cached key is checked against the file's own
-        // check value before use, so a stale entry is a miss, never a wrong answer.
+        // The folder's key index, then the Dovecot way (ECDH + PBKDF2 for this file). A key
+        // from the index is checked (GCM tag, or v1 seed hash) before its plaintext is used,
+        // so a stale or damaged entry is a miss, never a wrong answer.
         let result = user.with_ring(|ring| -> Result<_, AccountError> {
             let keys_ring = &mut ring.folder_keys;
             let mut folder_key = |id: &KeyId| -> Result<Arc<PrivateKey>, AccountError> {
@@ -323,16 +335,15 @@ impl Account {
                 Ok(k)
             };
             let files = ring.folders.entry(folder.dir.clone()).or_default();
-            if let Some(fk) = files.files.get(&name).filter(|fk| sealed.key_matches(fk)) {
-                return Ok((sealed.decrypt(fk)?, None));
-            }
             keyindex::refresh(&folder.dir, files, |id| {
                 keys.has_folder_key(&guid, id)
                     .then(|| folder_key(id).ok())
                     .flatten()
             });
-            if let Some(fk) = files.files.get(&name).filter(|fk| sealed.key_matches(fk)) {
-                return Ok((sealed.decrypt(fk)?, None));
+            if let Some(fk) = files.files.get(&name).filter(|fk| usable(fk))
+                && let Ok(plaintext) = sealed.decrypt(fk)
+            {
+                return Ok((plaintext, None));
             }
             let key = folder_key(&recipient.id)?;
             let fk = sealed.unwrap_key(&key)?;

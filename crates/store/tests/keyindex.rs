@@ -130,6 +130,11 @@ fn lost_damaged_or_stale_index_still_reads_everything() {
 
     // Stale: swap two mail files' contents, so each name's cached key belongs to the other
     // file. The key check turns that into a miss; both still open to the swapped bodies.
+    // A session that already holds every key in its ring, to meet the swap below too.
+    let warm = keys.unlock_user(Some(PW)).unwrap();
+    for uid in 1..=6 {
+        account.fetch("INBOX", uid, Some(&warm)).unwrap();
+    }
     let dir = tmp.path().join("Maildir").join("new");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -149,6 +154,13 @@ fn lost_damaged_or_stale_index_still_reads_everything() {
     bodies.sort();
     let mut want: Vec<Vec<u8>> = (0..6).map(message).collect();
     want.sort();
+    assert_eq!(bodies, want);
+    // The warm session's ring keys are stale for the two swapped names: the GCM tag turns
+    // them into misses, and every message still opens to its own bytes.
+    let mut bodies: Vec<Vec<u8>> = (1..=6)
+        .map(|uid| account.fetch("INBOX", uid, Some(&warm)).unwrap().to_vec())
+        .collect();
+    bodies.sort();
     assert_eq!(bodies, want);
 }
 
