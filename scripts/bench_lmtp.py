@@ -76,12 +76,14 @@ class Tresor:
         self.binary = binary
         self.work = work
         self.port = free_port()
+        self.imap_port = free_port()
         self.config = os.path.join(work, "tresor.toml")
         os.makedirs(work, exist_ok=True)
         with open(self.config, "w") as f:
             f.write(f'[paths]\ndata_dir = "{work}/data"\n'
                     f'[lmtp]\nlisten = ["127.0.0.1:{self.port}"]\n'
-                    f'[auth]\nlisten = []\n'
+                    f'[auth]\nlisten = []\n[web]\nlisten = []\n'
+                    f'[imap]\nlisten = ["127.0.0.1:{self.imap_port}"]\nautocreate = {{}}\n'
                     f'[mail]\ncurve = "secp521r1"\n'
                     f'[server]\nhostname = "bench.test"\n')
         self.proc = None
