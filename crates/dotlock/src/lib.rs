@@ -29,8 +29,12 @@ pub use error::DotlockError;
 pub enum Change {
     /// Leave the file as it is.
     Keep,
-    /// Append these bytes to the existing file, in place.
+    /// Append these bytes to the existing file, in place, and fdatasync it.
     Append(Vec<u8>),
+    /// Append these bytes in place without syncing: the caller syncs after the lock is gone
+    /// (with [`LockedFile::sync`]), so that concurrent writers' syncs overlap instead of
+    /// queueing behind the lock.
+    AppendUnsynced(Vec<u8>),
     /// Replace the whole file with these bytes (atomically, by rename).
     Replace(Vec<u8>),
 }
@@ -175,13 +179,14 @@ impl LockedFile {
         let (todo, out) = change(current.as_ref().map(|(data, _)| data.as_slice()))?;
         match todo {
             Change::Keep => lock.release()?,
-            Change::Append(bytes) => {
+            Change::Append(ref bytes) | Change::AppendUnsynced(ref bytes) => {
+                let sync = matches!(todo, Change::Append(_));
                 let appended = fs::OpenOptions::new()
                     .append(true)
                     .open(&self.path)
                     .and_then(|mut f| {
-                        f.write_all(&bytes)?;
-                        f.sync_data()
+                        f.write_all(bytes)?;
+                        if sync { f.sync_data() } else { Ok(()) }
                     })
                     .map_err(|e| io_error("appending to", &self.path, e));
                 let released = lock.release();
@@ -198,6 +203,17 @@ impl LockedFile {
             }
         }
         Ok(out)
+    }
+
+    /// fdatasyncs the file (after a [`Change::AppendUnsynced`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DotlockError::Io`] when the file cannot be opened or synced.
+    pub fn sync(&self) -> Result<(), DotlockError> {
+        File::open(&self.path)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| io_error("syncing", &self.path, e))
     }
 
     /// Gives the lock file the final owner and mode, then writes and fsyncs `data` into it.

@@ -327,7 +327,7 @@ fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, D
     let mut options = dotlock::Options::default();
     options.stale_timeout = std::time::Duration::from_secs(120);
     let locked = LockedFile::with_options(folder.dir.join(UIDLIST_NAME), options);
-    locked.change(|current| {
+    let uid = locked.change(|current| {
         let Some(data) = current else {
             return Err(DeliverError::Uidlist(UidlistError::missing(&folder.dir)));
         };
@@ -335,10 +335,6 @@ fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, D
         let (version, next) = Uidlist::next_uid_of(data).map_err(in_file)?;
         let uid = next.ok_or_else(|| DeliverError::UidsExhausted(folder.name.clone()))?;
         std::fs::rename(tmp, new).map_err(|e| io_err("moving into new/", new, e))?;
-        let new_dir = folder.dir.join("new");
-        File::open(&new_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err("syncing", &new_dir, e))?;
         let guid = name.split(',').next().unwrap_or(name).to_string();
         let record = Record {
             uid,
@@ -352,20 +348,28 @@ fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, D
         // larger of N and the last UID + 1): O(1) per delivery instead of a rewrite. A torn
         // last line (crash mid-append) or a version 1 file gets the full rewrite instead.
         if version == Version::V3 && data.ends_with(b"\n") {
-            return Ok((Change::Append(record.v3_line().into_bytes()), uid));
+            return Ok((Change::AppendUnsynced(record.v3_line().into_bytes()), uid));
         }
         let mut list = Uidlist::parse(data).map_err(in_file)?;
         list.records.push(record);
         list.next_uid = list.next_uid.max(uid.saturating_add(1));
         Ok((Change::Replace(list.encode()), uid))
-    })
+    })?;
+    // Durable before the caller acknowledges, but synced after the lock is released, so
+    // concurrent deliveries' syncs overlap (one journal commit can cover several) instead of
+    // queueing behind the lock. A crash before these syncs loses nothing acknowledged; it
+    // can leave a record whose file is gone, which readers skip (as Dovecot's sync does).
+    let new_dir = folder.dir.join("new");
+    File::open(&new_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing", &new_dir, e))?;
+    locked.sync()?;
+    Ok(uid)
 }
 
 /// A new, exclusive file in `tmp/` with a Dovecot-style unique name.
 fn create_tmp(dir: &Path, size: u64, vsize: u64) -> Result<(String, PathBuf, File), DeliverError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = unique_time();
     let host = hostname();
     let pid = std::process::id();
     for attempt in 0u32..1000 {
@@ -402,6 +406,31 @@ fn create_tmp(dir: &Path, size: u64, vsize: u64) -> Result<(String, PathBuf, Fil
     ))
 }
 
+/// The time for a new file name: now, but strictly later than any this process handed out
+/// before (as Dovecot bumps the microseconds). `create_new` in `tmp/` alone is not enough:
+/// two deliveries in the same microsecond with the same size pass it one after the other
+/// once the first file has moved on to `new/`, and the second rename would replace the first
+/// message. With the PID in the name, names are unique across processes too.
+fn unique_time() -> std::time::Duration {
+    use std::sync::Mutex;
+    static LAST: Mutex<std::time::Duration> = Mutex::new(std::time::Duration::ZERO);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let micros = |d: std::time::Duration| d.as_secs() * 1_000_000 + u64::from(d.subsec_micros());
+    let next = if micros(now) > micros(*last) {
+        now
+    } else {
+        let m = micros(*last) + 1;
+        std::time::Duration::from_micros(m)
+    };
+    *last = next;
+    next
+}
+
 /// The host name as Dovecot puts it in file names (`/` → `\057`, `:` → `\072`).
 fn hostname() -> String {
     let raw =
@@ -414,5 +443,34 @@ fn io_err(action: &'static str, path: &Path, source: io::Error) -> DeliverError 
         action,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Name times never repeat within a process, even from many threads at once (the clock
+    /// alone gives the same microsecond to calls made together).
+    #[test]
+    fn name_times_are_unique_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..5000).map(|_| unique_time()).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            // File names carry seconds and microseconds: compare at that resolution.
+            let times: Vec<(u64, u32)> = t
+                .join()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| (d.as_secs(), d.subsec_micros()))
+                .collect();
+            assert!(times.windows(2).all(|w| w.first() < w.get(1)));
+            for time in times {
+                assert!(all.insert(time), "{time:?} handed out twice");
+            }
+        }
+        assert_eq!(all.len(), 20_000);
     }
 }

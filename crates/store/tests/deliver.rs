@@ -326,3 +326,37 @@ fn copy_and_move_reseal_to_the_destination_folder_key() {
         vec!["INBOX".to_string(), "Archive".to_string()]
     );
 }
+
+/// Many threads delivering same-sized messages at once: every message keeps its own file
+/// and its own record (two deliveries in one microsecond once shared a name, and the second
+/// rename replaced the first message).
+#[test]
+fn concurrent_same_size_deliveries_never_share_a_file_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let account = std::sync::Arc::new(Account::new(tmp.path(), false));
+    account.create().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let account = std::sync::Arc::clone(&account);
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    account
+                        .deliver("INBOX", format!("Subject: {t}{i:02}\n\nx\n").as_bytes())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let new = std::fs::read_dir(tmp.path().join("Maildir/new"))
+        .unwrap()
+        .count();
+    assert_eq!(new, 400);
+    let list = maildir::read_uidlist(&account.folder("INBOX").unwrap())
+        .unwrap()
+        .unwrap();
+    let names: std::collections::HashSet<_> = list.records.iter().map(|r| r.basename()).collect();
+    assert_eq!(names.len(), 400);
+}
