@@ -121,6 +121,7 @@ impl imap::Authenticator for Login {
             .unlock_user(Some(password));
         match unlocked {
             Ok(keys) => {
+                settle_password_change(&account, &email, password);
                 info!(user = %email, "IMAP login (keys unlocked)");
                 Ok(Box::new(StoreMail::new(account, Some(keys))))
             }
@@ -142,6 +143,27 @@ impl imap::Authenticator for Login {
                 warn!(user = %email, error = %e, "IMAP login refused: the user's key cannot be unlocked");
                 Err(LoginError::Unavailable("key unavailable".into()))
             }
+        }
+    }
+}
+
+/// After a login with `password` (hash checked, keys unlocked): a password change that was
+/// interrupted after the login hash switched is finished here, so Dovecot unlocks with the
+/// new password too without an admin rerunning `tresor user passwd` (see
+/// `lifecycle::passwd::settle`). Does nothing in every other state; never fails the login.
+pub(crate) fn settle_password_change(
+    account: &store::account::Account,
+    email: &str,
+    password: &[u8],
+) {
+    let Ok(ks) = account.keystore() else {
+        return;
+    };
+    match lifecycle::passwd::settle(&ks, password) {
+        Ok(true) => info!(user = %email, "finished an interrupted password change at login"),
+        Ok(false) => {}
+        Err(e) => {
+            warn!(user = %email, error = %e, "cannot finish an interrupted password change at login")
         }
     }
 }

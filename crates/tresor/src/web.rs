@@ -161,7 +161,11 @@ impl web::Backend for SelfService {
             })?
             .unlock_user(Some(password));
         match unlocked {
-            Ok(_) | Err(KeysError::NoUserKey) => Ok(user.email),
+            Ok(_) => {
+                crate::imap::settle_password_change(&account, &user.email, password);
+                Ok(user.email)
+            }
+            Err(KeysError::NoUserKey) => Ok(user.email),
             Err(KeysError::WrongPassword | KeysError::PasswordRequired) => {
                 warn!(
                     user = %user.email,
