@@ -22,6 +22,8 @@ cargo build -p tresor
 python3 tests/oracle/reference-check.py target/debug/tresor
 step "Postfix end-to-end (SMTP AUTH via tresor's auth socket, LMTP delivery)"
 tests/postfix/postfix-e2e.sh target/debug/tresor
+step "mbsync (isync) syncs an encrypted mailbox over IMAP, byte for byte"
+python3 tests/clients/mbsync_e2e.py target/debug/tresor
 step "Dovecot 2.3 peer interop"
 tests/interop/dovecot-peer.sh target/debug/tresor
 step "web page in a browser (chromium via playwright-core; screenshots in target/web-test)"
