@@ -13,7 +13,7 @@ use crate::backend::MailError;
 use crate::esearch::Returns;
 use crate::selected::set_contains;
 use crate::session::Session;
-use message::{AddressField, Message};
+use message::{Message, SortField};
 use zeroize::Zeroizing;
 
 use crate::wire;
@@ -416,21 +416,16 @@ fn sort_value(key: &SortKey, msg: &MessageInfo, parsed: &Message<'_>) -> SortVal
                 .sent_date()
                 .map_or_else(|| arrival(msg), |d| d.timestamp()),
         ),
-        // Dovecot compares in upper case (so `_` and `[` sort after letters).
-        SortKey::Subject => SortValue::Text(parsed.base_subject().to_uppercase()),
-        SortKey::From | SortKey::DisplayFrom => address(parsed, AddressField::From),
-        SortKey::To | SortKey::DisplayTo => address(parsed, AddressField::To),
-        SortKey::Cc => address(parsed, AddressField::Cc),
+        // The keys Dovecot builds (checked against Dovecot's SORT replies in the message
+        // crate): base subject and addresses in its folded form, DISPLAYFROM/DISPLAYTO on
+        // the display name.
+        SortKey::Subject => SortValue::Text(parsed.sort_key(SortField::Subject)),
+        SortKey::From => SortValue::Text(parsed.sort_key(SortField::From)),
+        SortKey::DisplayFrom => SortValue::Text(parsed.sort_key(SortField::DisplayFrom)),
+        SortKey::To => SortValue::Text(parsed.sort_key(SortField::To)),
+        SortKey::DisplayTo => SortValue::Text(parsed.sort_key(SortField::DisplayTo)),
+        SortKey::Cc => SortValue::Text(parsed.sort_key(SortField::Cc)),
     }
-}
-
-fn address(parsed: &Message<'_>, field: AddressField) -> SortValue {
-    SortValue::Text(
-        parsed
-            .sort_address(field)
-            .unwrap_or_default()
-            .to_uppercase(),
-    )
 }
 
 fn arrival(msg: &MessageInfo) -> i64 {

@@ -384,6 +384,21 @@ fn rfc5256_sort() {
     );
 }
 
+/// DISPLAYFROM sorts on the display name (RFC 5957), not the local part FROM uses.
+#[test]
+fn sort_displayfrom_uses_the_display_name() {
+    let mut h = Harness::new();
+    h.deliver("INBOX", b"Subject: 1\nFrom: Charlie <a@x>\n\n1\n");
+    h.deliver("INBOX", b"Subject: 2\nFrom: Alice <c@x>\n\n2\n");
+    h.deliver("INBOX", b"Subject: 3\nFrom: Bob <b@x>\n\n3\n");
+    h.login();
+    h.send(b"s SELECT INBOX\r\n");
+    let r = h.send(b"a SORT (FROM) UTF-8 ALL\r\n");
+    assert!(r.contains("* SORT 1 3 2\r\n"), "{r}");
+    let r = h.send(b"b SORT (DISPLAYFROM) UTF-8 ALL\r\n");
+    assert!(r.contains("* SORT 2 3 1\r\n"), "{r}");
+}
+
 #[test]
 fn rfc2342_namespace_rfc2971_id_rfc2087_quota() {
     let mut h = Harness::new();
