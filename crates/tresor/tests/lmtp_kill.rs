@@ -34,7 +34,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(config: &Path, port: u16) -> Child {
+/// A running `tresor serve` that is killed when dropped, so a failing assertion does not
+/// leave the server behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(config: &Path, port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_tresor"))
         .arg("--config")
         .arg(config)
@@ -48,7 +59,7 @@ fn start(config: &Path, port: u16) -> Child {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    Server(child)
 }
 
 fn reply(r: &mut impl BufRead) -> Option<String> {
@@ -164,11 +175,11 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
             .subsec_nanos();
         std::thread::sleep(Duration::from_millis(300 + u64::from(nanos % 700)));
         nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(server.id() as i32),
+            nix::unistd::Pid::from_raw(server.0.id() as i32),
             nix::sys::signal::Signal::SIGKILL,
         )
         .unwrap();
-        server.wait().unwrap();
+        server.0.wait().unwrap();
         for t in threads {
             t.join().unwrap();
         }
@@ -181,7 +192,7 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
     );
 
     // After a restart the store is whole: read it the way the server does.
-    let mut server = start(&config, port);
+    let server = start(&config, port);
     let home = tmp.path().join("data/vmail/example.org/enc");
     let account = Account::new(&home, true);
     let user = account
@@ -245,8 +256,7 @@ fn sigkill_during_four_session_delivery_loses_nothing_acknowledged() {
         text.contains(&format!("ok      LMTP 127.0.0.1:{port}: answering")),
         "{text}"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let down = status(&config);
     let text = String::from_utf8_lossy(&down.stdout).into_owned();
     assert!(!down.status.success(), "{text}");
