@@ -26,13 +26,7 @@ mod common;
 const PW: &str = "kill pw";
 const MARK: &str = "PLAINTEXT-CANARY";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
 /// A running `tresor serve` that is killed when dropped, so a failing assertion does not
 /// leave the server behind.

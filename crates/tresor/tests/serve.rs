@@ -16,19 +16,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
-fn tresor(config: &std::path::Path, args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut all = vec!["--config", config.to_str().unwrap()];
-    all.extend_from_slice(args);
-    common::run(&all, stdin)
-}
+use common::tresor;
 
 fn reply(r: &mut impl BufRead) -> String {
     let mut all = String::new();

@@ -13,8 +13,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -24,13 +23,7 @@ const OLD: &str = "old pass phrase";
 const NEW: &str = "new pass phrase ü";
 const RESET: &str = "reset pass phrase";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -75,9 +68,7 @@ impl Env {
     }
 
     fn tresor(&self, args: &[&str], stdin: &[u8]) -> std::process::Output {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        common::run(&all, stdin)
+        common::tresor(&self.config, args, stdin)
     }
 
     fn serve(&self) -> Server {
@@ -93,57 +84,7 @@ impl Env {
     }
 }
 
-struct Server(Child);
-
-impl Server {
-    fn start(config: &Path, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self(child)
-    }
-
-    /// SIGTERM, then the log.
-    fn stop(mut self) -> String {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let start = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut log = String::new();
-        self.0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        log
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
+use common::Server;
 
 /// One HTTP response.
 #[derive(Debug)]
