@@ -19,20 +19,20 @@
 //! An entry names the Maildir base file name; the reader checks each key against the file's
 //! own check value ([`SealedFile::key_matches`](crate::SealedFile::key_matches)) before use.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{KeyInit as _, Mac as _};
 use zeroize::Zeroizing;
 
-use crate::file::FileKey;
+use crate::file::{FileKey, TAG_LEN, gcm};
 use crate::key::{KeyId, PrivateKey, PublicKey};
+use crate::keystring::random;
 use crate::{KeyError, ecdh};
 
 const BATCH_ID_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 const LABEL: &[u8] = b"tresor key index v1";
 
 /// An open batch: what a writer needs to file keys without any secret of the user's.
@@ -61,7 +61,7 @@ impl Batch {
     ///
     /// [`KeyError`] when the ECDH fails (an invalid public key).
     pub fn start(folder: &PublicKey) -> Result<(Self, String), KeyError> {
-        let id = random_bytes::<BATCH_ID_LEN>();
+        let id = random::<BATCH_ID_LEN>();
         let (eph, secret) = ecdh::ephemeral(folder)?;
         let folder_key = folder.id();
         let mut body = Vec::with_capacity(BATCH_ID_LEN + 32 + eph.len());
@@ -93,12 +93,12 @@ impl Batch {
         plain.extend_from_slice(&name_len.to_be_bytes());
         plain.extend_from_slice(name.as_bytes());
         plain.extend_from_slice(key.expose());
-        let nonce = random_bytes::<NONCE_LEN>();
+        let nonce = random::<NONCE_LEN>();
         let mut body = Vec::with_capacity(BATCH_ID_LEN + NONCE_LEN + plain.len() + TAG_LEN);
         body.extend_from_slice(&self.id);
         body.extend_from_slice(&nonce);
-        let sealed = aead_seal(&self.key, &nonce, &self.id, &plain)?;
-        body.extend_from_slice(&sealed);
+        gcm::seal(&self.key, &nonce, &self.id, &plain, &mut body)
+            .map_err(|_| KeyError::Unsupported("key index entry too long".into()))?;
         Ok(format!("E {}\n", B64.encode(body)))
     }
 }
@@ -139,10 +139,10 @@ impl Reader {
     /// that authenticates. Damaged lines, unknown batches and entries that fail their tag are
     /// skipped (the caller falls back to unwrapping); an unterminated last line is left for
     /// the next call. Returns (file name, key) in file order: later entries win.
-    pub fn read<'k>(
+    pub fn read<K: Borrow<PrivateKey>>(
         &mut self,
         data: &[u8],
-        mut keys: impl FnMut(&KeyId) -> Option<&'k PrivateKey>,
+        mut keys: impl FnMut(&KeyId) -> Option<K>,
     ) -> Vec<(String, FileKey)> {
         let mut out = Vec::new();
         let complete = data
@@ -162,10 +162,10 @@ impl Reader {
         out
     }
 
-    fn line<'k>(
+    fn line<K: Borrow<PrivateKey>>(
         &mut self,
         line: &[u8],
-        keys: &mut impl FnMut(&KeyId) -> Option<&'k PrivateKey>,
+        keys: &mut impl FnMut(&KeyId) -> Option<K>,
     ) -> Option<(String, FileKey)> {
         let (kind, body) = match line {
             [kind @ (b'B' | b'E'), b' ', rest @ ..] => (*kind, rest),
@@ -177,6 +177,7 @@ impl Reader {
             if !self.batches.contains_key(id) {
                 let key = rest.split_first_chunk::<32>().and_then(|(kid, eph)| {
                     let private = keys(&KeyId(*kid))?;
+                    let private = private.borrow();
                     let eph = PublicKey::from_sec1(private.curve(), eph).ok()?;
                     let secret = private.ecdh(&eph).ok()?;
                     Some(batch_key(&secret, id))
@@ -187,7 +188,8 @@ impl Reader {
         }
         let key = self.batches.get(id)?.as_ref()?;
         let (nonce, sealed) = rest.split_first_chunk::<NONCE_LEN>()?;
-        let plain = aead_open(key, nonce, id, sealed)?;
+        let (ct, tag) = sealed.split_last_chunk::<TAG_LEN>()?;
+        let plain = gcm::open(key, nonce, id, ct, tag).ok()?;
         let (len, rest) = plain.split_first_chunk::<2>()?;
         let len = usize::from(u16::from_be_bytes(*len));
         let name = std::str::from_utf8(rest.get(..len)?).ok()?;
@@ -196,77 +198,21 @@ impl Reader {
 }
 
 /// Reads a whole index file at once (see [`Reader::read`]); later entries for a name win.
-pub fn read<'k>(
+pub fn read<K: Borrow<PrivateKey>>(
     data: &[u8],
-    keys: impl FnMut(&KeyId) -> Option<&'k PrivateKey>,
+    keys: impl FnMut(&KeyId) -> Option<K>,
 ) -> HashMap<String, FileKey> {
     Reader::new().read(data, keys).into_iter().collect()
 }
 
 fn batch_key(secret: &[u8], id: &[u8; BATCH_ID_LEN]) -> Zeroizing<[u8; 32]> {
-    let mut mac =
-        <hmac::Hmac<sha2::Sha256>>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac());
-    mac.update(LABEL);
-    mac.update(id);
-    Zeroizing::new(mac.finalize().into_bytes().into())
-}
-
-/// HMAC takes keys of any length; this cannot happen.
-#[allow(clippy::panic)]
-fn unreachable_hmac() -> hmac::Hmac<sha2::Sha256> {
-    panic!("HMAC accepts any key length")
-}
-
-fn aead_seal(
-    key: &[u8; 32],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    plain: &[u8],
-) -> Result<Vec<u8>, KeyError> {
-    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let bad = |_| KeyError::Unsupported("AES-GCM failed".into());
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(bad)?);
-    let mut buf = plain.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(*nonce),
-        Aad::from(aad),
-        &mut buf,
-    )
-    .map_err(bad)?;
-    Ok(buf)
-}
-
-fn aead_open(
-    key: &[u8; 32],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    sealed: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
-    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
-    let mut buf = Zeroizing::new(sealed.to_vec());
-    let len = key
-        .open_in_place(
-            Nonce::assume_unique_for_key(*nonce),
-            Aad::from(aad),
-            &mut buf,
-        )
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut out = [0u8; N];
-    getrandom::fill(&mut out).unwrap_or_else(|_| no_randomness());
+    use aws_lc_rs::hmac;
+    let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, secret));
+    ctx.update(LABEL);
+    ctx.update(id);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(ctx.sign().as_ref());
     out
-}
-
-/// Without OS randomness no key can be made safely: stop rather than repeat a nonce.
-#[allow(clippy::panic)]
-fn no_randomness() {
-    panic!("the operating system gave no randomness")
 }
 
 #[cfg(test)]
@@ -304,7 +250,7 @@ mod tests {
         // Without the folder key nothing is readable.
         let stranger = PrivateKey::generate(Curve::P521);
         assert!(read(file.as_bytes(), |_| Some(&stranger)).is_empty());
-        assert!(read(file.as_bytes(), |_| None).is_empty());
+        assert!(read(file.as_bytes(), |_| None::<&PrivateKey>).is_empty());
     }
 
     /// Torn and tampered lines are skipped; the rest still reads.

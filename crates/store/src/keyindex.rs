@@ -114,39 +114,6 @@ pub fn refresh(
     if file.read_to_end(&mut data).is_err() {
         return;
     }
-    // The reader borrows keys for the call; hold the Arcs it asks for until it returns.
-    let mut held: Vec<std::sync::Arc<PrivateKey>> = Vec::new();
-    let mut wanted: HashMap<KeyId, Option<usize>> = HashMap::new();
-    // First pass: collect the folder keys the new batch lines name.
-    for id in batch_key_ids(&data) {
-        wanted.entry(id).or_insert_with(|| {
-            keys(&id).map(|k| {
-                held.push(k);
-                held.len() - 1
-            })
-        });
-    }
-    let entries = ring.index.read(&data, |id| {
-        wanted
-            .get(id)
-            .copied()
-            .flatten()
-            .and_then(|i| held.get(i))
-            .map(|k| &**k)
-    });
+    let entries = ring.index.read(&data, &mut keys);
     ring.files.extend(entries);
-}
-
-/// The folder key ids named by the `B` lines in `data`.
-fn batch_key_ids(data: &[u8]) -> Vec<KeyId> {
-    use base64::Engine as _;
-    data.split(|b| *b == b'\n')
-        .filter_map(|line| line.strip_prefix(b"B "))
-        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .filter_map(|body| {
-            body.get(16..48)
-                .and_then(|id| <[u8; 32]>::try_from(id).ok())
-                .map(KeyId)
-        })
-        .collect()
 }

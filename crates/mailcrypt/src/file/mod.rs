@@ -4,7 +4,7 @@
 //! length must match the fields exactly, flags must be exactly AEAD, the key-data hash must
 //! have the digest's length, and the GCM tag is checked before any plaintext is released.
 
-mod gcm;
+pub(crate) mod gcm;
 mod seal;
 
 use std::borrow::Borrow;
