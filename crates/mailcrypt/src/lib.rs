@@ -23,6 +23,7 @@ mod keystring;
 mod mpi;
 mod pem;
 mod reader;
+mod sha256_kdf;
 
 pub use digest::HashAlg;
 pub use error::{KeyError, OpenError};
