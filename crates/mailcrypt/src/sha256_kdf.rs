@@ -75,13 +75,7 @@ pub(crate) fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out:
     compress256(&mut inner0, &[*ipad]);
     compress256(&mut outer0, &[*opad]);
 
-    // Both hashes of a round see one block after the key block: a 32-byte value, padded for
-    // a 96-byte message.
-    let mut ublock = Zeroizing::new(padded_block(OUT, BLOCK + OUT));
-    let mut hblock = Zeroizing::new(padded_block(OUT, BLOCK + OUT));
-    let mut t = Zeroizing::new([0u8; OUT]);
-    let mut state = Zeroizing::new([0u32; 8]);
-    for (i, chunk) in (1u32..).zip(out.chunks_mut(OUT)) {
+    let u1 = |i: u32| {
         // U1 = HMAC(P, S ‖ INT(i)): the one round whose message is not 32 bytes.
         let mut inner = Sha256::new();
         inner.update(ipad.as_slice());
@@ -90,24 +84,117 @@ pub(crate) fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out:
         let mut outer = Sha256::new();
         outer.update(opad.as_slice());
         outer.update(inner.finalize());
-        let mut u1 = outer.finalize();
-        put(ublock.as_mut_slice(), &u1);
-        put(t.as_mut_slice(), &u1);
-        u1.zeroize();
-        for _ in 1..rounds {
-            // U_j = H(K0^opad ‖ H(K0^ipad ‖ U_{j-1})), resumed from the saved chaining values.
-            *state = *inner0;
-            compress256(&mut state, &[*ublock]);
-            put_state(hblock.as_mut_slice(), &state);
-            *state = *outer0;
-            compress256(&mut state, &[*hblock]);
-            put_state(ublock.as_mut_slice(), &state);
-            for (x, u) in t.iter_mut().zip(ublock.iter()) {
-                *x ^= u;
-            }
+        let mut u = outer.finalize();
+        let mut bytes = Zeroizing::new([0u8; OUT]);
+        put(bytes.as_mut_slice(), &u);
+        u.zeroize();
+        bytes
+    };
+    // Output blocks are independent chains: two at a time where the CPU overlaps them.
+    let two_lanes = sha256x2::accelerated();
+    let mut rest = out;
+    let mut i = 1u32;
+    while !rest.is_empty() {
+        let taken = std::mem::take(&mut rest);
+        let (a, tail) = taken.split_at_mut(taken.len().min(OUT));
+        if two_lanes && !tail.is_empty() {
+            let (b, tail) = tail.split_at_mut(tail.len().min(OUT));
+            let (ta, tb) = iterate_two(&inner0, &outer0, &u1(i), &u1(i + 1), rounds);
+            put(a, ta.as_slice());
+            put(b, tb.as_slice());
+            rest = tail;
+            i += 2;
+        } else {
+            put(a, iterate_one(&inner0, &outer0, &u1(i), rounds).as_slice());
+            rest = tail;
+            i += 1;
         }
-        put(chunk, t.as_slice());
     }
+}
+
+/// `T = U1 ^ U2 ^ … ^ U_rounds` for one output block, from the chaining values after the
+/// HMAC key blocks.
+fn iterate_one(
+    inner0: &[u32; 8],
+    outer0: &[u32; 8],
+    u1: &[u8; OUT],
+    rounds: u32,
+) -> Zeroizing<[u8; OUT]> {
+    // Both hashes of a round see one block after the key block: a 32-byte value, padded for
+    // a 96-byte message.
+    let mut ublock = Zeroizing::new(padded_block(OUT, BLOCK + OUT));
+    let mut hblock = Zeroizing::new(padded_block(OUT, BLOCK + OUT));
+    let mut t = Zeroizing::new(*u1);
+    let mut state = Zeroizing::new([0u32; 8]);
+    put(ublock.as_mut_slice(), u1);
+    for _ in 1..rounds {
+        // U_j = H(K0^opad ‖ H(K0^ipad ‖ U_{j-1})), resumed from the saved chaining values.
+        *state = *inner0;
+        compress256(&mut state, &[*ublock]);
+        put_state(hblock.as_mut_slice(), &state);
+        *state = *outer0;
+        compress256(&mut state, &[*hblock]);
+        put_state(ublock.as_mut_slice(), &state);
+        for (x, u) in t.iter_mut().zip(ublock.iter()) {
+            *x ^= u;
+        }
+    }
+    t
+}
+
+/// [`iterate_one`] for two output blocks at once, each round's hashes of both run side by
+/// side ([`sha256x2::compress2`]). Blocks stay as words: a round's output is the next
+/// block's first half, and the padding after it is the same for the inner and outer hash.
+fn iterate_two(
+    inner0: &[u32; 8],
+    outer0: &[u32; 8],
+    u1a: &[u8; OUT],
+    u1b: &[u8; OUT],
+    rounds: u32,
+) -> (Zeroizing<[u8; OUT]>, Zeroizing<[u8; OUT]>) {
+    fn words(bytes: &[u8; OUT]) -> Zeroizing<[u32; 8]> {
+        let mut w = Zeroizing::new([0u32; 8]);
+        for (d, c) in w.iter_mut().zip(bytes.chunks_exact(4)) {
+            *d = c.try_into().map(u32::from_be_bytes).unwrap_or(0);
+        }
+        w
+    }
+    fn set(block: &mut [u32; 16], state: &[u32; 8]) {
+        for (d, s) in block.iter_mut().zip(state) {
+            *d = *s;
+        }
+    }
+    // A 32-byte value, then padding for a 96-byte message: 0x80, zeros, 768 bits.
+    let mut padded = [0u32; 16];
+    padded[8] = 0x8000_0000;
+    padded[15] = ((BLOCK + OUT) * 8) as u32;
+    let (mut wa, mut wb) = (Zeroizing::new(padded), Zeroizing::new(padded));
+    let (mut ta, mut tb) = (words(u1a), words(u1b));
+    set(&mut wa, &ta);
+    set(&mut wb, &tb);
+    let (mut sa, mut sb) = (Zeroizing::new([0u32; 8]), Zeroizing::new([0u32; 8]));
+    for _ in 1..rounds {
+        (*sa, *sb) = (*inner0, *inner0);
+        sha256x2::compress2(&mut sa, &wa, &mut sb, &wb);
+        set(&mut wa, &sa);
+        set(&mut wb, &sb);
+        (*sa, *sb) = (*outer0, *outer0);
+        sha256x2::compress2(&mut sa, &wa, &mut sb, &wb);
+        set(&mut wa, &sa);
+        set(&mut wb, &sb);
+        for ((x, y), (u, v)) in ta
+            .iter_mut()
+            .zip(tb.iter_mut())
+            .zip(sa.iter().zip(sb.iter()))
+        {
+            *x ^= u;
+            *y ^= v;
+        }
+    }
+    let (mut a, mut b) = (Zeroizing::new([0u8; OUT]), Zeroizing::new([0u8; OUT]));
+    put_state(a.as_mut_slice(), &ta);
+    put_state(b.as_mut_slice(), &tb);
+    (a, b)
 }
 
 /// The SHA-256 key-data check value of SPEC §2.7: `h = H(km)`, then `h = H(h ‖ u32be(i))`
