@@ -18,7 +18,7 @@
 
 use std::fs::{self, File, Metadata, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt, fchown};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, fchown};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,6 +61,12 @@ pub struct Options {
     /// can hold keys (Dovecot copies the parent directory's bits, `& 0o666`). An existing file
     /// keeps its own.
     pub new_file_mode: u32,
+    /// Take the lock by hard-linking a file this process keeps in this directory (which must
+    /// be on the lock's filesystem; a Maildir's `tmp/` for its `dovecot-uidlist`), instead of
+    /// creating a new lock file each time. Same exclusion, against Dovecot too, without an
+    /// inode allocated and freed per lock. New contents then go to a scratch file beside the
+    /// holder before the rename. Default `None` (`O_EXCL`, as Dovecot).
+    pub link_holder_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -69,6 +75,7 @@ impl Default for Options {
             lock_timeout: Duration::from_secs(120),
             stale_timeout: Duration::from_secs(60),
             new_file_mode: 0o600,
+            link_holder_dir: None,
         }
     }
 }
@@ -150,12 +157,7 @@ impl LockedFile {
             lock.release()?;
             return Ok(out);
         };
-        self.write_locked(&lock, &new, current.as_ref().map(|(_, meta)| meta))?;
-        lock.replace(&self.path)?;
-        let dir = parent_dir(&self.path);
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_error("syncing directory", dir, e))?;
+        self.replace_locked(lock, &new, current.as_ref().map(|(_, meta)| meta))?;
         Ok(out)
     }
 
@@ -194,12 +196,7 @@ impl LockedFile {
                 released?;
             }
             Change::Replace(new) => {
-                self.write_locked(&lock, &new, current.as_ref().map(|(_, meta)| meta))?;
-                lock.replace(&self.path)?;
-                let dir = parent_dir(&self.path);
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io_error("syncing directory", dir, e))?;
+                self.replace_locked(lock, &new, current.as_ref().map(|(_, meta)| meta))?;
             }
         }
         Ok(out)
@@ -216,14 +213,50 @@ impl LockedFile {
             .map_err(|e| io_error("syncing", &self.path, e))
     }
 
-    /// Gives the lock file the final owner and mode, then writes and fsyncs `data` into it.
-    fn write_locked(
+    /// Replaces the file with `data` under `lock` and releases it: written into the lock file
+    /// (or the scratch file of a linked lock), fsynced, renamed over the file; then the
+    /// directory is fsynced.
+    fn replace_locked(
         &self,
-        lock: &DotLock<'_>,
+        lock: DotLock<'_>,
         data: &[u8],
         old_meta: Option<&Metadata>,
     ) -> Result<(), DotlockError> {
-        let lock_path = lock.lock_path();
+        match lock.scratch_path() {
+            None => {
+                self.write_locked(lock.file(), lock.lock_path(), data, old_meta)?;
+                lock.replace(&self.path)?;
+            }
+            Some(scratch) => {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&scratch)
+                    .map_err(|e| io_error("creating", &scratch, e))?;
+                if let Err(e) = self.write_locked(&file, &scratch, data, old_meta) {
+                    let _ = fs::remove_file(&scratch);
+                    return Err(e);
+                }
+                lock.replace_from(&scratch, &self.path)?;
+            }
+        }
+        let dir = parent_dir(&self.path);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("syncing directory", dir, e))
+    }
+
+    /// Gives `file` (at `lock_path`) the final owner and mode, then writes and fsyncs `data`
+    /// into it.
+    fn write_locked(
+        &self,
+        file: &File,
+        lock_path: &Path,
+        data: &[u8],
+        old_meta: Option<&Metadata>,
+    ) -> Result<(), DotlockError> {
         let (uid, gid, mode) = match old_meta {
             Some(meta) => (meta.uid(), meta.gid(), meta.mode() & 0o7777),
             None => {
@@ -232,7 +265,7 @@ impl LockedFile {
                 (meta.uid(), meta.gid(), self.options.new_file_mode & 0o7777)
             }
         };
-        let mut file = lock.file();
+        let mut file = file;
         adopt_owner(file, uid, gid, lock_path)?;
         file.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| io_error("setting permissions of", lock_path, e))?;

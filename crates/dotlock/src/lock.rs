@@ -12,6 +12,11 @@
 //!
 //! Dovecot may instead create the lock by `link()`ing a temp file to the lock name
 //! (`dotlock_use_excl = no`); both fail while the lock exists, so the two ways exclude each other.
+//! With [`Options::link_holder_dir`](crate::Options) we take that way too, but keep the linked
+//! file (the *holder*, one per process and lock) between locks: taking and releasing the lock
+//! then only adds and removes a name, where `O_EXCL` allocates and frees an inode every time.
+//! On a busy mailbox that churn is most of a delivery's filesystem work (ext4 without a journal
+//! even scans past every recently freed inode on each allocation).
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -32,6 +37,8 @@ pub(crate) struct DotLock<'a> {
     dev: u64,
     ino: u64,
     armed: bool,
+    /// The holder file when the lock is a hard link to it, else `None` (`O_EXCL`).
+    holder: Option<PathBuf>,
     /// This process's turn on the lock path; released after the lock file is gone (fields
     /// drop after `Drop::drop`).
     _turn: LocalTurn,
@@ -88,6 +95,10 @@ impl<'a> DotLock<'a> {
         options: &Options,
     ) -> Result<Self, DotlockError> {
         let turn = LocalTurn::take(lock_path);
+        let holder = options
+            .link_holder_dir
+            .as_deref()
+            .map(|dir| holder_path(dir, lock_path));
         let started = Instant::now();
         let deadline = started.checked_add(options.lock_timeout);
         let mut watch = StaleWatch::new();
@@ -95,14 +106,19 @@ impl<'a> DotLock<'a> {
         loop {
             // Created with O_EXCL, Dovecot's default (`dotlock_use_excl = yes`): one new inode
             // per lock instead of a temp file, a link and an unlink. It excludes the hard-link
-            // flavour as well, since both fail while the lock name exists.
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(lock_path)
-            {
+            // flavour as well, since both fail while the lock name exists. With a holder, a
+            // link to it; should the holder be unusable (its directory gone, say), O_EXCL.
+            let linked = holder
+                .as_deref()
+                .and_then(|h| match link_holder(h, lock_path) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => None,
+                    other => Some(other),
+                });
+            let (attempt, holder_used) = match linked {
+                Some(result) => (result, holder.clone()),
+                None => (create_excl(lock_path), None),
+            };
+            match attempt {
                 Ok(file) => {
                     let meta = file
                         .metadata()
@@ -113,6 +129,7 @@ impl<'a> DotLock<'a> {
                         dev: meta.dev(),
                         ino: meta.ino(),
                         armed: true,
+                        holder: holder_used,
                         _turn: turn,
                     });
                 }
@@ -156,9 +173,34 @@ impl<'a> DotLock<'a> {
         }
     }
 
-    /// The open lock file, for writing the new contents into.
+    /// The open lock file, for writing the new contents into (an `O_EXCL` lock only: a
+    /// holder is never written).
     pub(crate) fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Where new contents are written before the rename when the lock is a link to a holder
+    /// (beside the holder, so on the same filesystem); `None` for an `O_EXCL` lock, whose own
+    /// file takes the contents.
+    pub(crate) fn scratch_path(&self) -> Option<PathBuf> {
+        self.holder.as_ref().map(|h| {
+            let mut p = h.clone().into_os_string();
+            p.push(".new");
+            PathBuf::from(p)
+        })
+    }
+
+    /// Renames `scratch` (see [`Self::scratch_path`]) over `path`, then releases the lock.
+    /// Refuses, writing nothing, when another process took the lock over in the meantime.
+    pub(crate) fn replace_from(self, scratch: &Path, path: &Path) -> Result<(), DotlockError> {
+        if !self.is_ours() {
+            let _ = fs::remove_file(scratch);
+            return Err(DotlockError::LockLost {
+                lock_path: self.lock_path.to_path_buf(),
+            });
+        }
+        fs::rename(scratch, path).map_err(|e| io_error("renaming new file", path, e))?;
+        self.release()
     }
 
     /// The lock file's path.
@@ -183,7 +225,7 @@ impl<'a> DotLock<'a> {
     /// (`file_dotlock_replace`). Refuses, writing nothing, when another process took the lock
     /// over in the meantime.
     pub(crate) fn replace(mut self, path: &Path) -> Result<(), DotlockError> {
-        if !self.is_ours() {
+        if self.holder.is_some() || !self.is_ours() {
             self.armed = false;
             return Err(DotlockError::LockLost {
                 lock_path: self.lock_path.to_path_buf(),
@@ -207,6 +249,42 @@ impl Drop for DotLock<'_> {
             let _ = fs::remove_file(self.lock_path);
         }
     }
+}
+
+/// `O_EXCL` creation of the lock file.
+fn create_excl(lock_path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(lock_path)
+}
+
+/// Opens (creating it if needed) the holder and links it to the lock name; `AlreadyExists`
+/// while someone holds the lock.
+fn link_holder(holder: &Path, lock_path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(holder)?;
+    fs::hard_link(holder, lock_path)?;
+    Ok(file)
+}
+
+/// This process's holder for `lock_path` in `dir`: the lock's name, the PID and a random
+/// token drawn once per process (two processes in different PID namespaces sharing a
+/// mailbox must not share a holder, or each would take the other's lock for its own).
+fn holder_path(dir: &Path, lock_path: &Path) -> PathBuf {
+    static TOKEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let token = *TOKEN.get_or_init(random_u64);
+    let name = lock_path
+        .file_name()
+        .map_or_else(|| "lock".into(), |n| n.to_string_lossy());
+    dir.join(format!(".{name}.{}.{token:016x}", std::process::id()))
 }
 
 /// The directory holding `path` (`.` for a bare file name).

@@ -419,3 +419,179 @@ fn change_keep_replace_and_missing_file() {
     assert_eq!(fs::read(&path).unwrap(), b"a\n");
     assert!(leftovers(dir.path(), &["list"]).is_empty());
 }
+
+/// Options that take the lock by linking a holder kept in `holders`.
+fn linked_options(holders: &Path) -> Options {
+    Options {
+        link_holder_dir: Some(holders.to_path_buf()),
+        ..fast_options()
+    }
+}
+
+#[test]
+fn linked_lock_reuses_one_holder_inode_and_leaves_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let holders = dir.path().join("tmp");
+    fs::create_dir(&holders).unwrap();
+    let path = dir.path().join("f");
+    fs::write(&path, b"a\n").unwrap();
+    let file = LockedFile::with_options(&path, linked_options(&holders));
+    let mut inodes = Vec::new();
+    for line in ["b", "c", "d"] {
+        file.change(|_| {
+            // While held, the lock is a second name of this process's holder.
+            let lock = fs::symlink_metadata(file.lock_path()).unwrap();
+            assert_eq!(lock.nlink(), 2);
+            inodes.push(lock.ino());
+            Ok::<_, DotlockError>((Change::Append(format!("{line}\n").into_bytes()), ()))
+        })
+        .unwrap();
+    }
+    assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\nd\n");
+    assert!(inodes.windows(2).all(|w| w[0] == w[1]), "{inodes:?}");
+    assert!(!file.lock_path().exists());
+    assert_eq!(leftovers(dir.path(), &["f", "tmp"]), Vec::<String>::new());
+    let held: Vec<String> = leftovers(&holders, &[]);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let holder = fs::metadata(holders.join(&held[0])).unwrap();
+    assert_eq!(
+        (holder.ino(), holder.nlink(), holder.len()),
+        (inodes[0], 1, 0)
+    );
+}
+
+#[test]
+fn linked_lock_replaces_through_a_scratch_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let holders = dir.path().join("tmp");
+    fs::create_dir(&holders).unwrap();
+    let path = dir.path().join("f");
+    fs::write(&path, b"old\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let file = LockedFile::with_options(&path, linked_options(&holders));
+    file.change(|current| {
+        assert_eq!(current, Some(&b"old\n"[..]));
+        Ok::<_, DotlockError>((Change::Replace(b"new\n".to_vec()), ()))
+    })
+    .unwrap();
+    append(&file, "more").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new\nmore\n");
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+    assert!(!file.lock_path().exists());
+    // Only the (empty) holder stays; no scratch file.
+    let held = leftovers(&holders, &[]);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(fs::metadata(holders.join(&held[0])).unwrap().len(), 0);
+}
+
+#[test]
+fn linked_lock_waits_for_an_excl_lock_and_excludes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let holders = dir.path().join("tmp");
+    fs::create_dir(&holders).unwrap();
+    let path = dir.path().join("f");
+    let options = Options {
+        lock_timeout: Duration::from_millis(200),
+        ..linked_options(&holders)
+    };
+    let file = LockedFile::with_options(&path, options);
+    // Dovecot (or anyone) holds the lock the O_EXCL way: we wait, then give up untouched.
+    fs::write(file.lock_path(), b"").unwrap();
+    let result = append(&file, "x");
+    assert!(
+        matches!(result, Err(DotlockError::LockTimeout { .. })),
+        "{result:?}"
+    );
+    assert!(!path.exists());
+    fs::remove_file(file.lock_path()).unwrap();
+    // And while we hold it, an O_EXCL taker fails.
+    file.change(|_| {
+        let excl = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(file.lock_path());
+        assert_eq!(excl.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        Ok::<_, DotlockError>((Change::Replace(b"ok\n".to_vec()), ()))
+    })
+    .unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"ok\n");
+}
+
+#[test]
+fn linked_lock_taken_over_midway_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let holders = dir.path().join("tmp");
+    fs::create_dir(&holders).unwrap();
+    let path = dir.path().join("f");
+    fs::write(&path, b"k\n").unwrap();
+    let file = LockedFile::with_options(&path, linked_options(&holders));
+    let lock_path = file.lock_path().to_path_buf();
+    let result = file.update(|current| {
+        fs::remove_file(&lock_path).unwrap();
+        fs::write(&lock_path, b"theirs").unwrap();
+        Ok::<_, DotlockError>((appended(current, "mine"), ()))
+    });
+    assert!(
+        matches!(result, Err(DotlockError::LockLost { .. })),
+        "{result:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"k\n");
+    assert_eq!(fs::read(&lock_path).unwrap(), b"theirs");
+    assert_eq!(leftovers(&holders, &[]).len(), 1, "only the holder");
+}
+
+#[test]
+fn linked_lock_without_its_holder_directory_falls_back_to_excl() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let file = LockedFile::with_options(&path, linked_options(&dir.path().join("gone")));
+    append(&file, "x").unwrap();
+    append(&file, "y").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"x\ny\n");
+    assert_eq!(leftovers(dir.path(), &["f"]), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_linked_updaters_lose_nothing() {
+    const THREADS: usize = 6;
+    const ROUNDS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let holders = dir.path().join("tmp");
+    fs::create_dir(&holders).unwrap();
+    let path = dir.path().join("f");
+    fs::write(&path, b"").unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (path, holders) = (path.clone(), holders.clone());
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                // Half link, half O_EXCL: the two flavours exclude each other.
+                let options = if t % 2 == 0 {
+                    linked_options(&holders)
+                } else {
+                    fast_options()
+                };
+                let file = LockedFile::with_options(&path, options);
+                barrier.wait();
+                for r in 0..ROUNDS {
+                    let line = format!("t{t}/r{r}\n").into_bytes();
+                    file.change(|_| Ok::<_, DotlockError>((Change::Append(line), ())))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let data = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+    let mut lines: Vec<&str> = data.lines().collect();
+    lines.sort_unstable();
+    let mut expected: Vec<String> = (0..THREADS)
+        .flat_map(|t| (0..ROUNDS).map(move |r| format!("t{t}/r{r}")))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(lines, expected);
+    assert_eq!(leftovers(dir.path(), &["f", "tmp"]), Vec::<String>::new());
+}

@@ -326,6 +326,9 @@ fn publish(folder: &Folder, name: &str, tmp: &Path, new: &Path) -> Result<u32, D
     // (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT), not the dict's 60 s.
     let mut options = dotlock::Options::default();
     options.stale_timeout = std::time::Duration::from_secs(120);
+    // The lock as a link to a file this process keeps in tmp/: no inode allocated and freed
+    // per delivery (Dovecot's `dotlock_use_excl = no` way; it excludes Dovecot's O_EXCL too).
+    options.link_holder_dir = Some(folder.dir.join("tmp"));
     let locked = LockedFile::with_options(folder.dir.join(UIDLIST_NAME), options);
     let uid = locked.change(|current| {
         let Some(data) = current else {
