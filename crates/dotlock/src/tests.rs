@@ -467,7 +467,7 @@ fn linked_lock_replaces_through_a_scratch_file() {
     fs::create_dir(&holders).unwrap();
     let path = dir.path().join("f");
     fs::write(&path, b"old\n").unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
     let file = LockedFile::with_options(&path, linked_options(&holders));
     file.change(|current| {
         assert_eq!(current, Some(&b"old\n"[..]));
@@ -510,7 +510,7 @@ fn linked_lock_waits_for_an_excl_lock_and_excludes_it() {
             .write(true)
             .create_new(true)
             .open(file.lock_path());
-        assert_eq!(excl.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(excl.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
         Ok::<_, DotlockError>((Change::Replace(b"ok\n".to_vec()), ()))
     })
     .unwrap();
