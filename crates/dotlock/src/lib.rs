@@ -222,10 +222,11 @@ impl LockedFile {
         data: &[u8],
         old_meta: Option<&Metadata>,
     ) -> Result<(), DotlockError> {
-        match lock.scratch_path() {
+        let scratch = lock.scratch_path();
+        let staged = match &scratch {
             None => {
                 self.write_locked(lock.file(), lock.lock_path(), data, old_meta)?;
-                lock.replace(&self.path)?;
+                lock.lock_path()
             }
             Some(scratch) => {
                 let file = fs::OpenOptions::new()
@@ -233,15 +234,16 @@ impl LockedFile {
                     .create(true)
                     .truncate(true)
                     .mode(0o600)
-                    .open(&scratch)
-                    .map_err(|e| io_error("creating", &scratch, e))?;
-                if let Err(e) = self.write_locked(&file, &scratch, data, old_meta) {
-                    let _ = fs::remove_file(&scratch);
+                    .open(scratch)
+                    .map_err(|e| io_error("creating", scratch, e))?;
+                if let Err(e) = self.write_locked(&file, scratch, data, old_meta) {
+                    let _ = fs::remove_file(scratch);
                     return Err(e);
                 }
-                lock.replace_from(&scratch, &self.path)?;
+                scratch.as_path()
             }
-        }
+        };
+        lock.replace(staged, &self.path)?;
         let dir = parent_dir(&self.path);
         File::open(dir)
             .and_then(|d| d.sync_all())

@@ -108,15 +108,12 @@ impl<'a> DotLock<'a> {
             // per lock instead of a temp file, a link and an unlink. It excludes the hard-link
             // flavour as well, since both fail while the lock name exists. With a holder, a
             // link to it; should the holder be unusable (its directory gone, say), O_EXCL.
-            let linked = holder
-                .as_deref()
-                .and_then(|h| match link_holder(h, lock_path) {
-                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => None,
-                    other => Some(other),
-                });
-            let (attempt, holder_used) = match linked {
-                Some(result) => (result, holder.clone()),
-                None => (create_excl(lock_path), None),
+            let (attempt, linked) = match holder.as_deref().map(|h| link_holder(h, lock_path)) {
+                Some(Err(e)) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    (create_excl(lock_path), false)
+                }
+                Some(result) => (result, true),
+                None => (create_excl(lock_path), false),
             };
             match attempt {
                 Ok(file) => {
@@ -129,7 +126,7 @@ impl<'a> DotLock<'a> {
                         dev: meta.dev(),
                         ino: meta.ino(),
                         armed: true,
-                        holder: holder_used,
+                        holder: if linked { holder.clone() } else { None },
                         _turn: turn,
                     });
                 }
@@ -190,21 +187,8 @@ impl<'a> DotLock<'a> {
         })
     }
 
-    /// Renames `scratch` (see [`Self::scratch_path`]) over `path`, then releases the lock.
-    /// Refuses, writing nothing, when another process took the lock over in the meantime.
-    pub(crate) fn replace_from(self, scratch: &Path, path: &Path) -> Result<(), DotlockError> {
-        if !self.is_ours() {
-            let _ = fs::remove_file(scratch);
-            return Err(DotlockError::LockLost {
-                lock_path: self.lock_path.to_path_buf(),
-            });
-        }
-        fs::rename(scratch, path).map_err(|e| io_error("renaming new file", path, e))?;
-        self.release()
-    }
-
     /// The lock file's path.
-    pub(crate) fn lock_path(&self) -> &Path {
+    pub(crate) fn lock_path(&self) -> &'a Path {
         self.lock_path
     }
 
@@ -221,17 +205,25 @@ impl<'a> DotLock<'a> {
         }
     }
 
-    /// Renames the lock file over `path`, which publishes its contents and releases the lock
-    /// (`file_dotlock_replace`). Refuses, writing nothing, when another process took the lock
-    /// over in the meantime.
-    pub(crate) fn replace(mut self, path: &Path) -> Result<(), DotlockError> {
-        if self.holder.is_some() || !self.is_ours() {
+    /// Renames `staged` over `path`, which publishes its contents, and releases the lock
+    /// (`file_dotlock_replace`). `staged` is the lock file itself for an `O_EXCL` lock (the
+    /// rename is the release) and [`Self::scratch_path`] for a linked one (the lock name is
+    /// removed after). Refuses, writing nothing, when another process took the lock over in
+    /// the meantime.
+    pub(crate) fn replace(mut self, staged: &Path, path: &Path) -> Result<(), DotlockError> {
+        if !self.is_ours() {
             self.armed = false;
+            if self.holder.is_some() {
+                let _ = fs::remove_file(staged);
+            }
             return Err(DotlockError::LockLost {
                 lock_path: self.lock_path.to_path_buf(),
             });
         }
-        fs::rename(self.lock_path, path).map_err(|e| io_error("renaming lock file", path, e))?;
+        fs::rename(staged, path).map_err(|e| io_error("renaming new contents over", path, e))?;
+        if self.holder.is_some() {
+            return self.release();
+        }
         self.armed = false;
         Ok(())
     }

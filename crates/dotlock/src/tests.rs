@@ -283,22 +283,24 @@ fn waiter_gets_lock_after_holder_finishes() {
     assert_eq!(leftovers(dir.path(), &["f"]), Vec::<String>::new());
 }
 
-#[test]
-fn concurrent_updaters_lose_nothing() {
-    const THREADS: usize = 8;
+/// Writers on `threads` threads, thread `t` with `options(t)`, each write `ROUNDS` lines to
+/// `path` through `write`: every line lands exactly once.
+fn assert_concurrent_writers_lose_nothing(
+    path: &Path,
+    threads: usize,
+    options: impl Fn(usize) -> Options,
+    write: fn(&LockedFile, &str),
+) {
     const ROUNDS: usize = 5;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f");
-    let barrier = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let path = path.clone();
+            let file = LockedFile::with_options(path, options(t));
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
-                let file = LockedFile::with_options(&path, fast_options());
                 barrier.wait();
                 for r in 0..ROUNDS {
-                    append(&file, &format!("t{t}/r{r}")).unwrap();
+                    write(&file, &format!("t{t}/r{r}"));
                 }
             })
         })
@@ -306,26 +308,39 @@ fn concurrent_updaters_lose_nothing() {
     for handle in handles {
         handle.join().unwrap();
     }
-    let data = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+    let data = String::from_utf8(fs::read(path).unwrap()).unwrap();
     let mut lines: Vec<&str> = data.lines().collect();
     lines.sort_unstable();
-    let mut expected: Vec<String> = (0..THREADS)
+    let mut expected: Vec<String> = (0..threads)
         .flat_map(|t| (0..ROUNDS).map(move |r| format!("t{t}/r{r}")))
         .collect();
     expected.sort_unstable();
     assert_eq!(lines, expected);
-    assert_eq!(leftovers(dir.path(), &["f"]), Vec::<String>::new());
 }
 
 #[test]
-fn lock_taken_over_midway_writes_nothing() {
+fn concurrent_updaters_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
+    assert_concurrent_writers_lose_nothing(
+        &path,
+        8,
+        |_| fast_options(),
+        |file, line| {
+            append(file, line).unwrap();
+        },
+    );
+    assert_eq!(leftovers(dir.path(), &["f"]), Vec::<String>::new());
+}
+
+/// An update of `dir/f` (holding `k`) whose lock another process judges stale and takes
+/// over midway: it fails with `LockLost`, writes nothing and leaves their lock alone.
+fn assert_takeover_midway_writes_nothing(dir: &Path, options: Options) {
+    let path = dir.join("f");
     fs::write(&path, b"k\n").unwrap();
-    let file = LockedFile::with_options(&path, fast_options());
+    let file = LockedFile::with_options(&path, options);
     let lock_path = file.lock_path().to_path_buf();
     let result = file.update(|current| {
-        // Another process judges our lock stale and takes it over.
         fs::remove_file(&lock_path).unwrap();
         fs::write(&lock_path, b"theirs").unwrap();
         Ok::<_, DotlockError>((appended(current, "mine"), ()))
@@ -335,8 +350,13 @@ fn lock_taken_over_midway_writes_nothing() {
         "{result:?}"
     );
     assert_eq!(fs::read(&path).unwrap(), b"k\n");
-    // Their lock is left alone.
     assert_eq!(fs::read(&lock_path).unwrap(), b"theirs");
+}
+
+#[test]
+fn lock_taken_over_midway_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_takeover_midway_writes_nothing(dir.path(), fast_options());
     assert_eq!(
         leftovers(dir.path(), &["f", "f.lock"]),
         Vec::<String>::new()
@@ -522,21 +542,7 @@ fn linked_lock_taken_over_midway_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let holders = dir.path().join("tmp");
     fs::create_dir(&holders).unwrap();
-    let path = dir.path().join("f");
-    fs::write(&path, b"k\n").unwrap();
-    let file = LockedFile::with_options(&path, linked_options(&holders));
-    let lock_path = file.lock_path().to_path_buf();
-    let result = file.update(|current| {
-        fs::remove_file(&lock_path).unwrap();
-        fs::write(&lock_path, b"theirs").unwrap();
-        Ok::<_, DotlockError>((appended(current, "mine"), ()))
-    });
-    assert!(
-        matches!(result, Err(DotlockError::LockLost { .. })),
-        "{result:?}"
-    );
-    assert_eq!(fs::read(&path).unwrap(), b"k\n");
-    assert_eq!(fs::read(&lock_path).unwrap(), b"theirs");
+    assert_takeover_midway_writes_nothing(dir.path(), linked_options(&holders));
     assert_eq!(leftovers(&holders, &[]).len(), 1, "only the holder");
 }
 
@@ -553,45 +559,23 @@ fn linked_lock_without_its_holder_directory_falls_back_to_excl() {
 
 #[test]
 fn concurrent_linked_updaters_lose_nothing() {
-    const THREADS: usize = 6;
-    const ROUNDS: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let holders = dir.path().join("tmp");
     fs::create_dir(&holders).unwrap();
     let path = dir.path().join("f");
     fs::write(&path, b"").unwrap();
-    let barrier = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (path, holders) = (path.clone(), holders.clone());
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                // Half link, half O_EXCL: the two flavours exclude each other.
-                let options = if t % 2 == 0 {
-                    linked_options(&holders)
-                } else {
-                    fast_options()
-                };
-                let file = LockedFile::with_options(&path, options);
-                barrier.wait();
-                for r in 0..ROUNDS {
-                    let line = format!("t{t}/r{r}\n").into_bytes();
-                    file.change(|_| Ok::<_, DotlockError>((Change::Append(line), ())))
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    let data = String::from_utf8(fs::read(&path).unwrap()).unwrap();
-    let mut lines: Vec<&str> = data.lines().collect();
-    lines.sort_unstable();
-    let mut expected: Vec<String> = (0..THREADS)
-        .flat_map(|t| (0..ROUNDS).map(move |r| format!("t{t}/r{r}")))
-        .collect();
-    expected.sort_unstable();
-    assert_eq!(lines, expected);
+    // Half link, half O_EXCL: the two flavours exclude each other.
+    let options = |t: usize| {
+        if t.is_multiple_of(2) {
+            linked_options(&holders)
+        } else {
+            fast_options()
+        }
+    };
+    assert_concurrent_writers_lose_nothing(&path, 6, options, |file, line| {
+        let line = format!("{line}\n").into_bytes();
+        file.change(|_| Ok::<_, DotlockError>((Change::Append(line), ())))
+            .unwrap();
+    });
     assert_eq!(leftovers(dir.path(), &["f", "tmp"]), Vec::<String>::new());
 }
